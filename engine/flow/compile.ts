@@ -1,0 +1,152 @@
+import type { Flow, Step } from '../types/flow.ts';
+import type { EngineConfig } from '../config/load.ts';
+import type { DocPath } from '../schema/problem.ts';
+import type { CompileContext, CompiledStep, StepKind } from '../steps/types.ts';
+import type { CompiledFlow } from './compiled.ts';
+import { STEP_KINDS } from '../steps/index.ts';
+import { compileResponse } from '../steps/respond.ts';
+import { compileExpression, ExpressionError, type CompiledExpression } from '../expr/expression.ts';
+import { compileTemplate, type TemplateProblem } from '../expr/template.ts';
+import { parseDuration } from '../expr/duration.ts';
+
+export interface CompileProblem {
+  path: DocPath;
+  message: string;
+  at?: { key?: boolean; offset?: number };
+}
+
+const FAILING_EXPRESSION: CompiledExpression = { source: '', evaluate: async () => undefined };
+const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
+
+/**
+ * Compiles a schema-valid flow (env references already resolved) into what the runtime serves. Every expression and
+ * template is compiled here, once; every problem is collected with its path so that all of them are reported at once.
+ */
+export function compileFlow(
+  flow: Flow,
+  meta: { file: string; revision: string; definition: Flow; secrets: string[] },
+  config: EngineConfig,
+): { flow: CompiledFlow; problems: CompileProblem[] } {
+  const problems: CompileProblem[] = [];
+  const seenStepIds = new Map<string, DocPath>();
+  const mode = flow.mode ?? 'async';
+
+  const ctx: CompileContext = {
+    config,
+    mode,
+    expression(path, source) {
+      try {
+        return compileExpression(source, config.limits);
+      } catch (err) {
+        const e = err as ExpressionError;
+        problems.push({ path, message: `JSONata expression does not compile: ${e.message}`, at: { offset: e.offset } });
+        return FAILING_EXPRESSION;
+      }
+    },
+    template(path, value) {
+      const found: TemplateProblem[] = [];
+      const compiled = compileTemplate(value, found, config.limits);
+      for (const p of found) problems.push({ path: [...path, ...p.path], message: p.message });
+      return compiled;
+    },
+    problem(path, message, at) {
+      problems.push({ path, message, at });
+    },
+    steps(path, steps) {
+      return steps.map((step, i) => compileStep(step, [...path, i]));
+    },
+  };
+
+  function compileStep(step: Step, path: DocPath): CompiledStep {
+    const previous = seenStepIds.get(step.id);
+    if (previous) problems.push({ path: [...path, 'id'], message: `step id "${step.id}" is already used by another step; step ids are unique in a flow` });
+    else seenStepIds.set(step.id, path);
+    const kind = STEP_KIND_NAMES.find((name) => step[name] !== undefined)!;
+    return STEP_KINDS[kind].compile(step.id, step[kind] as never, [...path, kind], ctx);
+  }
+
+  const trigger = flow.trigger;
+  const auth = trigger.auth ?? {};
+  if (mode === 'sync' && flow.response) {
+    problems.push({ path: ['response'], message: '`response:` is the immediate answer of async flows; a sync flow answers with a `respond` step', at: { key: true } });
+  }
+  if (mode === 'async' && flow.timeout) {
+    problems.push({ path: ['timeout'], message: '`timeout:` applies to sync flows only: an async caller is answered at once', at: { key: true } });
+  }
+  if (auth.signature) {
+    const sig = auth.signature;
+    if (!sig.secret && !sig.secrets) problems.push({ path: ['trigger', 'auth', 'signature'], message: 'a signature check needs `secret` or `secrets`' });
+    if (sig.preset === 'hmac' && !sig.header) problems.push({ path: ['trigger', 'auth', 'signature'], message: 'the hmac preset needs `header`: the header that holds the signature' });
+    if (sig.preset === 'twilio' && !config.server.publicUrl) {
+      problems.push({ path: ['trigger', 'auth', 'signature', 'preset'], message: 'the twilio preset signs the public URL: set server.publicUrl in hooks.config.yaml' });
+    }
+  }
+  if (flow.map && config.strictFields) {
+    for (const field of Object.keys(flow.map)) {
+      if (!(field in config.fields)) {
+        problems.push({ path: ['map', field], message: `field "${field}" is not declared in the config's fields (strictFields is on); declare it or remove it`, at: { key: true } });
+      }
+    }
+  }
+  if (trigger.inbound && !config.channels[trigger.inbound.channel]) {
+    problems.push({ path: ['trigger', 'inbound', 'channel'], message: `unknown channel "${trigger.inbound.channel}"; channels in the config: ${Object.keys(config.channels).join(', ') || 'none'}` });
+  }
+
+  const dedupe = trigger.dedupe;
+  const dedupeKey = dedupe === undefined ? undefined : typeof dedupe === 'string' ? dedupe : dedupe.key;
+  const identify = flow.identify;
+  const compiled: CompiledFlow = {
+    id: flow.id,
+    file: meta.file,
+    revision: meta.revision,
+    description: flow.description,
+    enabled: flow.enabled ?? true,
+    mode,
+    route: trigger.path ?? `/${flow.id}`,
+    methods: trigger.methods ?? ['POST'],
+    accept: trigger.accept ?? ['json', 'form'],
+    auth: {
+      basic: auth.basic,
+      signature: auth.signature && {
+        preset: auth.signature.preset,
+        secrets: [...(auth.signature.secret ? [auth.signature.secret] : []), ...(auth.signature.secrets ?? [])],
+        toleranceMs: auth.signature.tolerance ? parseDuration(auth.signature.tolerance) : 5 * 60_000,
+        header: auth.signature.header?.toLowerCase(),
+        algorithm: auth.signature.algorithm,
+        encoding: auth.signature.encoding,
+        prefix: auth.signature.prefix,
+        timestampHeader: auth.signature.timestampHeader?.toLowerCase(),
+      },
+      token: auth.token,
+    },
+    params: Object.entries(trigger.params ?? {}).map(([name, source]) => [name, ctx.expression(['trigger', 'params', name], source)]),
+    dedupe:
+      dedupeKey === undefined
+        ? undefined
+        : {
+            key: ctx.expression(['trigger', 'dedupe', ...(typeof dedupe === 'string' ? [] : ['key'])], dedupeKey),
+            windowMs: typeof dedupe === 'object' && dedupe.window ? parseDuration(dedupe.window) : 86_400_000,
+          },
+    rateLimit: trigger.rateLimit && { max: trigger.rateLimit.max, perMs: parseDuration(trigger.rateLimit.per) },
+    bodyLimit: trigger.bodyLimit,
+    inbound: trigger.inbound && {
+      channel: trigger.inbound.channel,
+      from: ctx.expression(['trigger', 'inbound', 'from'], trigger.inbound.from),
+      text: trigger.inbound.text === undefined ? undefined : ctx.expression(['trigger', 'inbound', 'text'], trigger.inbound.text),
+    },
+    identify: identify && {
+      userNs: identify.userNs === undefined ? undefined : ctx.expression(['identify', 'userNs'], identify.userNs),
+      phone: identify.phone === undefined ? undefined : ctx.expression(['identify', 'phone'], identify.phone),
+      email: identify.email === undefined ? undefined : ctx.expression(['identify', 'email'], identify.email),
+      defaultCountry: identify.defaultCountry,
+      onUnidentified: identify.onUnidentified ?? 'reject',
+    },
+    map: Object.entries(flow.map ?? {}).map(([field, source]) => [field, ctx.expression(['map', field], source)]),
+    timeoutMs: flow.timeout ? parseDuration(flow.timeout) : 30_000,
+    response: compileResponse(flow.response ?? {}, ['response'], ctx, { status: 200, headers: {}, body: 'ok' }),
+    steps: ctx.steps(['steps'], flow.steps ?? []),
+    definition: meta.definition,
+    secrets: meta.secrets,
+  };
+  return { flow: compiled, problems };
+}

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Flow } from '../types/flow.ts';
+import type { EngineConfig } from '../config/load.ts';
+import type { CompiledFlow } from './compiled.ts';
+import type { DocPath, Problem } from '../schema/problem.ts';
+import { readYamlFile, type SourceDocument } from '../schema/document.ts';
+import { validateAgainst, flowSchema } from '../schema/validate.ts';
+import { hasEnvRef, resolveEnvRefs } from '../expr/env.ts';
+import { compileFlow } from './compile.ts';
+
+/** Where the id and the route are written: cross-file checks (unique ids and routes) point there. */
+export interface FlowPositions {
+  id: Problem;
+  route: Problem;
+}
+
+export type FlowResult = { ok: true; flow: CompiledFlow; positions: FlowPositions } | { ok: false; problems: Problem[] };
+
+/**
+ * Turns one flow file into a compiled flow, or into every problem found in it. Never throws: a broken file must not
+ * stop the others from loading.
+ */
+export async function loadFlowFile(file: string, displayName: string, config: EngineConfig, env: NodeJS.ProcessEnv = process.env): Promise<FlowResult> {
+  const read = await readYamlFile(file, displayName);
+  if (!read.ok) return read;
+  const { source, value } = read;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, problems: [source.problem([], 'a flow file must be a YAML mapping with version, id, trigger and steps')] };
+  }
+  const schemaProblems = validateAgainst(flowSchema, value, source);
+  if (schemaProblems.length > 0) return { ok: false, problems: schemaProblems };
+
+  const definition = value as Flow;
+  const problems: Problem[] = [];
+  const secrets: string[] = [];
+  const resolved = resolveEnv(definition, [], env, (path, names) => {
+    problems.push(source.problem(path, `environment variable ${names.map((n) => `${n}`).join(', ')} is not set; set it or give a default: \${env:${names[0]}:-default}`));
+  }, secrets) as Flow;
+
+  const revision = createHash('sha256').update(source.text).digest('hex').slice(0, 12);
+  const compiled = compileFlow(resolved, { file: displayName, revision, definition, secrets }, config);
+  for (const p of compiled.problems) problems.push(source.problem(p.path, p.message, p.at));
+  if (problems.length === 0 && definition.trigger.sample) problems.push(...(await checkSample(compiled.flow, file, source)));
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+  const routePath = definition.trigger.path ? ['trigger', 'path'] : ['id'];
+  return { ok: true, flow: compiled.flow, positions: { id: source.problem(['id'], ''), route: source.problem(routePath, '') } };
+}
+
+function resolveEnv(value: unknown, path: DocPath, env: NodeJS.ProcessEnv, onMissing: (path: DocPath, names: string[]) => void, secrets: string[]): unknown {
+  if (typeof value === 'string') {
+    if (!hasEnvRef(value)) return value;
+    const result = resolveEnvRefs(value, env);
+    if (result.missing.length > 0) onMissing(path, result.missing);
+    secrets.push(...result.secrets);
+    return result.value;
+  }
+  if (Array.isArray(value)) return value.map((item, i) => resolveEnv(item, [...path, i], env, onMissing, secrets));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, onMissing, secrets)]));
+  }
+  return value;
+}
+
+/** Every param must find something in the sample payload: a typo in a path is caught before production. */
+async function checkSample(flow: CompiledFlow, file: string, source: SourceDocument): Promise<Problem[]> {
+  const samplePath = flow.definition.trigger.sample!;
+  const at: DocPath = ['trigger', 'sample'];
+  let sample: unknown;
+  try {
+    sample = JSON.parse(await readFile(resolve(dirname(file), samplePath), 'utf8'));
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    return [source.problem(at, `sample "${samplePath}" cannot be read: ${reason}`)];
+  }
+  const scope = { request: { headers: {}, query: {}, body: sample }, headers: {}, query: {}, body: sample, vars: {}, contact: null, steps: {} };
+  const problems: Problem[] = [];
+  for (const [name, expression] of flow.params) {
+    let value: unknown;
+    try {
+      value = await expression.evaluate(scope);
+    } catch (err) {
+      problems.push(source.problem(['trigger', 'params', name], `fails on sample "${samplePath}": ${(err as Error).message}`));
+      continue;
+    }
+    const usesBody = /\bbody\b/.test(expression.source);
+    if (value === undefined && usesBody) {
+      problems.push(source.problem(['trigger', 'params', name], `"${expression.source}" finds nothing in sample "${samplePath}": check the path`));
+    }
+  }
+  return problems;
+}
+
+function sortProblems(problems: Problem[]): Problem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
+}

@@ -1,0 +1,92 @@
+import type { CompiledExpression } from '../expr/expression.ts';
+import type { CompiledTemplate } from '../expr/template.ts';
+import type { DocPath } from '../schema/problem.ts';
+import type { EngineConfig } from '../config/load.ts';
+import type { OutgoingRequest, OutgoingResult } from '../http/request.ts';
+import type { Step } from '../types/flow.ts';
+
+export type StepKind = 'set' | 'http' | 'branch' | 'send' | 'respond' | 'stop';
+
+/** What expressions see: the request, variables, the contact and earlier steps' results. */
+export interface Scope {
+  request: { method: string; path: string; headers: Record<string, unknown>; query: Record<string, unknown>; body: unknown; ip: string; receivedAt: string };
+  headers: Record<string, unknown>;
+  query: Record<string, unknown>;
+  body: unknown;
+  vars: Record<string, unknown>;
+  contact: ContactView | null;
+  steps: Record<string, unknown>;
+}
+
+export interface ContactView {
+  id: string;
+  userNs: string;
+  phone: string | null;
+  email: string | null;
+  fields: Record<string, unknown>;
+}
+
+/** An HTTP answer decided by a flow (async response or a respond step). */
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface SendRequest {
+  channel: string;
+  message: Record<string, string | undefined>;
+}
+
+export interface SendOutcome {
+  messageId: string;
+  providerId: string | null;
+  status: string;
+}
+
+/** What steps may use at run time; the runtime, and `hooks test` with its mocks, provide it. */
+export interface StepServices {
+  http(stepId: string, request: OutgoingRequest): Promise<OutgoingResult>;
+  send(stepId: string, request: SendRequest): Promise<SendOutcome>;
+}
+
+export interface StepRun {
+  scope: Scope;
+  bindings: Record<string, unknown>;
+  services: StepServices;
+  respond(answer: Answer): void;
+}
+
+/**
+ * A finished step. `result` lands at steps.<id>; `vars` are merged into vars; `then` are steps to run next (a branch);
+ * `stop` ends the execution. All of it is journaled, so a resumed execution replays it without running the step again.
+ */
+export interface StepOutcome {
+  result: unknown;
+  vars?: Record<string, unknown>;
+  then?: CompiledStep[];
+  stop?: boolean;
+}
+
+export interface CompiledStep {
+  id: string;
+  kind: StepKind;
+  run(run: StepRun): Promise<StepOutcome>;
+  /** nested step lists (branch cases), so tools can walk the whole flow */
+  children?: CompiledStep[][];
+}
+
+/** What a step kind may use while compiling; problems are collected with their document path. */
+export interface CompileContext {
+  config: EngineConfig;
+  mode: 'sync' | 'async';
+  expression(path: DocPath, source: string): CompiledExpression;
+  template(path: DocPath, value: unknown): CompiledTemplate;
+  problem(path: DocPath, message: string, at?: { key?: boolean }): void;
+  steps(path: DocPath, steps: Step[]): CompiledStep[];
+}
+
+export interface StepDefinition<Spec> {
+  kind: StepKind;
+  compile(id: string, spec: Spec, path: DocPath, ctx: CompileContext): CompiledStep;
+}
