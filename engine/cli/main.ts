@@ -3,6 +3,7 @@ import { loadConfig, type EngineConfig } from '../config/load.ts';
 import { formatProblem } from '../schema/problem.ts';
 import { validateCommand } from './validate.ts';
 import { serveCommand } from './serve.ts';
+import { logsCommand } from './logs.ts';
 
 export interface CommandContext {
   args: string[];
@@ -20,6 +21,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
   validate: validateCommand,
+  logs: logsCommand,
 };
 
 const USAGE = `usage: hooks <command> [--config hooks.config.yaml] [options]

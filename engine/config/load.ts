@@ -19,6 +19,7 @@ export interface EngineConfig {
   dir: string;
   server: { host: string; port: number; basePath: string; bodyLimit: number; publicUrl: string | undefined; trustProxy: boolean };
   storage: { url: string; retentionMs: number };
+  queue: { concurrency: number; leaseMs: number };
   flows: { dir: string; watch: boolean };
   admin: { token: string | undefined };
   http: { timeoutMs: number; allowPrivateNetworks: boolean; allowList: string[]; maxResponseBytes: number; maxRedirects: number };
@@ -93,6 +94,7 @@ function withDefaults(c: Config, file: string | undefined, dir: string, secrets:
       trustProxy: c.server?.trustProxy ?? false,
     },
     storage: { url: storageUrl(c.storage?.url, dir), retentionMs: durationOr(c.storage?.retention, 30 * 86_400_000) },
+    queue: { concurrency: c.queue?.concurrency ?? 16, leaseMs: durationOr(c.queue?.lease, 30_000) },
     flows: { dir: resolve(dir, c.flows?.dir ?? 'flows'), watch: c.flows?.watch ?? true },
     admin: { token: c.admin?.token || undefined },
     http: {

@@ -55,6 +55,19 @@ export interface Config {
     retention?: string;
   };
   /**
+   * The durable queue of async executions.
+   */
+  queue?: {
+    /**
+     * Async executions run at once by this process. Default 16.
+     */
+    concurrency?: number;
+    /**
+     * How long a claimed execution stays with this process without a sign of life; after a crash, another process (or this one restarted) takes it over once the lease runs out. Default 30s.
+     */
+    lease?: string;
+  };
+  /**
    * Where the flow files are.
    */
   flows?: {

@@ -1,0 +1,95 @@
+/**
+ * Channel drivers: build one per configured channel (`createDriver`), describe them for the startup message
+ * (`describeChannels`). A Twilio or SMTP channel whose credentials are missing runs as outbox.
+ */
+import { OutboxDriver } from './outbox.ts';
+import { prepareEmail, SmtpDriver } from './smtp.ts';
+import { missingTwilioSettings } from './twilio-client.ts';
+import { prepareSms, TwilioSmsDriver } from './twilio-sms.ts';
+import { prepareCall, TwilioVoiceDriver } from './twilio-voice.ts';
+import { ChannelError, type ChannelConfig, type ChannelDriver, type DriverOptions, type OutgoingMessage } from './types.ts';
+
+export {
+  ChannelError,
+  type ChannelConfig,
+  type ChannelDriver,
+  type ChannelErrorOptions,
+  type DriverName,
+  type DriverOptions,
+  type OutgoingMessage,
+  type SendResult,
+} from './types.ts';
+export { OutboxDriver } from './outbox.ts';
+export { SmtpDriver } from './smtp.ts';
+export { TwilioSmsDriver } from './twilio-sms.ts';
+export { TwilioVoiceDriver, sayTwiml, escapeXml } from './twilio-voice.ts';
+
+/** '' and whitespace-only settings (an unset ${env:X:-}) count as missing. */
+function setting(value: string | undefined): string | undefined {
+  const trimmed = typeof value === 'string' ? value.trim() : '';
+  return trimmed === '' ? undefined : trimmed;
+}
+
+/**
+ * Builds the driver for one configured channel. Falls back to the outbox driver (keeping the channel name and
+ * the real driver's message checks) when a Twilio channel lacks accountSid/authToken or its sender, or an smtp
+ * channel lacks url or from. Malformed settings that are present (an accountSid that is not AC + 32 hex digits,
+ * a baseUrl or SMTP url that is not a URL, an unknown driver) throw a ChannelError with code 'config'.
+ */
+export function createDriver(channel: string, config: ChannelConfig, options: DriverOptions = {}): ChannelDriver {
+  const canInitiate = config.canInitiate ?? true;
+  const outbox = (reason: string | undefined, check?: (message: OutgoingMessage) => OutgoingMessage) =>
+    new OutboxDriver({ channel, canInitiate, reason, check, onOutbox: options.onOutbox });
+  const twilio = {
+    channel,
+    canInitiate,
+    accountSid: setting(config.accountSid) ?? '',
+    authToken: setting(config.authToken) ?? '',
+    from: setting(config.from),
+    messagingServiceSid: setting(config.messagingServiceSid),
+    baseUrl: setting(config.baseUrl),
+    timeoutMs: options.timeoutMs,
+  };
+  try {
+    switch (config.driver) {
+      case 'twilio-sms': {
+        const missing = missingTwilioSettings(twilio, false);
+        if (missing) return outbox(missing, prepareSms);
+        return new TwilioSmsDriver(twilio);
+      }
+      case 'twilio-voice': {
+        const missing = missingTwilioSettings(twilio, true);
+        if (missing) return outbox(missing, (message) => prepareCall(message).message);
+        return new TwilioVoiceDriver({ ...twilio, from: twilio.from as string });
+      }
+      case 'smtp': {
+        const url = setting(config.url);
+        const from = setting(config.from);
+        if (!url) return outbox('SMTP url not set', prepareEmail);
+        if (!from) return outbox('from not set', prepareEmail);
+        return new SmtpDriver({ channel, canInitiate, url, from, timeoutMs: options.timeoutMs });
+      }
+      case 'outbox':
+        return outbox(undefined);
+      default:
+        throw new ChannelError(`unknown driver ${JSON.stringify((config as { driver?: unknown }).driver)}`, {
+          transient: false,
+          code: 'config',
+        });
+    }
+  } catch (err) {
+    if (err instanceof ChannelError) {
+      throw new ChannelError(`channel ${channel}: ${err.message}`, { transient: err.transient, code: err.code, status: err.status });
+    }
+    throw err;
+  }
+}
+
+/**
+ * One line per channel for the startup message, e.g. "sms: outbox (TWILIO credentials not set)" or
+ * "email: smtp (smtp://mail.example.com:587, from bookings@example.com)". Never contains credentials.
+ */
+export function describeChannels(drivers: Iterable<ChannelDriver> | Record<string, ChannelDriver>): string[] {
+  const list = Symbol.iterator in drivers ? [...(drivers as Iterable<ChannelDriver>)] : Object.values(drivers);
+  return list.map((d) => `${d.channel}: ${d.description ?? d.driver}${d.canInitiate ? '' : ' [replies only]'}`);
+}

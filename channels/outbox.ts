@@ -1,0 +1,58 @@
+/**
+ * outbox: accepts a message without sending it. The engine stores it (via onOutbox) and prints one line. It is
+ * the driver a Twilio or SMTP channel falls back to when its credentials are not set; it then keeps that
+ * channel's name and applies the same checks as the real driver (`check`), so an invalid number is refused in
+ * development exactly as in production.
+ */
+import { randomUUID } from 'node:crypto';
+import { ChannelError, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
+
+export interface OutboxSettings {
+  channel: string;
+  canInitiate?: boolean;
+  /** Why this channel runs as outbox (shown by describeChannels), e.g. "TWILIO credentials not set". */
+  reason?: string;
+  /** The real driver's message check; throws a ChannelError for a message the real driver would refuse. */
+  check?: (message: OutgoingMessage) => OutgoingMessage;
+  onOutbox?: (channel: string, message: OutgoingMessage) => void;
+}
+
+/** The check of a plain outbox channel (no real driver behind it): some recipient. */
+function requireRecipient(message: OutgoingMessage): OutgoingMessage {
+  const to = typeof message.to === 'string' ? message.to.trim() : '';
+  if (!to) throw new ChannelError('invalid recipient: no recipient given', { transient: false, code: 'invalid-recipient' });
+  return { ...message, to };
+}
+
+/** Default when the engine passes no onOutbox: one line on stdout, no message body. */
+function printLine(channel: string, message: OutgoingMessage): void {
+  const what = message.subject ?? message.text ?? message.say ?? message.url ?? message.mediaUrl ?? '';
+  const preview = what.length > 60 ? `${what.slice(0, 57)}...` : what;
+  console.log(`[outbox] ${channel} → ${message.to}${preview ? `: ${JSON.stringify(preview)}` : ''}`);
+}
+
+export class OutboxDriver implements ChannelDriver {
+  readonly driver = 'outbox' as const;
+  readonly outbox = true;
+  readonly channel: string;
+  readonly canInitiate: boolean;
+  readonly description: string;
+  readonly reason?: string;
+  private readonly check: (message: OutgoingMessage) => OutgoingMessage;
+  private readonly onOutbox: (channel: string, message: OutgoingMessage) => void;
+
+  constructor(settings: OutboxSettings) {
+    this.channel = settings.channel;
+    this.canInitiate = settings.canInitiate ?? true;
+    this.reason = settings.reason;
+    this.check = settings.check ?? requireRecipient;
+    this.onOutbox = settings.onOutbox ?? printLine;
+    this.description = settings.reason ? `outbox (${settings.reason})` : 'outbox';
+  }
+
+  async send(message: OutgoingMessage): Promise<SendResult> {
+    const checked = this.check(message);
+    this.onOutbox(this.channel, checked);
+    return { providerId: `outbox-${randomUUID()}`, status: 'stored' };
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Twilio client construction shared by twilio-sms and twilio-voice: credentials, the optional API base URL
+ * override (`baseUrl`: a proxy, or Prism in tests), and mapping Twilio failures to ChannelError.
+ */
+import twilio from 'twilio';
+import { normalisePhone } from '../engine/contacts/phone.ts';
+import { ChannelError, DEFAULT_TIMEOUT_MS, redact, safeUrl, type ChannelConfig } from './types.ts';
+
+type RequestOptions = Parameters<InstanceType<typeof twilio.RequestClient>['request']>[0];
+
+/**
+ * twilio-node's documented hook for custom transports is `httpClient` (a RequestClient). This one sends every
+ * request to `baseUrl` instead of https://<product>.<edge>.<region>.twilio.com, keeping path and query, so a
+ * base with a path prefix (a proxy mounted under /twilio) works too. The rewrite happens after the client has
+ * applied TWILIO_EDGE / TWILIO_REGION, so those cannot mangle the override host.
+ */
+export class BaseUrlRequestClient extends twilio.RequestClient {
+  private readonly base: URL;
+
+  constructor(baseUrl: string, options: ConstructorParameters<typeof twilio.RequestClient>[0] = {}) {
+    super(options);
+    this.base = parseBaseUrl(baseUrl);
+  }
+
+  override async request<TData>(opts: RequestOptions & { data?: TData }) {
+    const response = await super.request<TData>({ ...opts, uri: rebase(opts.uri, this.base) });
+    if (response.statusCode >= 400) response.body = withProblemMessage(response.body) as TData;
+    return response;
+  }
+}
+
+/**
+ * A proxy or mock in front of Twilio may answer errors as RFC 9457 problem+json without Twilio's `message`
+ * field (Prism does), which twilio-node's RestException would turn into an empty message. Give such a body a
+ * `message` from its title, detail and validation messages so the ChannelError says what went wrong.
+ */
+function withProblemMessage(body: unknown): unknown {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body;
+    }
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return body;
+  const problem = parsed as { message?: unknown; title?: unknown; detail?: unknown; validation?: unknown };
+  if (typeof problem.message === 'string' && problem.message) return body;
+  const validation = Array.isArray(problem.validation)
+    ? problem.validation.map((v) => (v && typeof v === 'object' ? (v as { message?: unknown }).message : undefined)).filter((m): m is string => typeof m === 'string')
+    : [];
+  const parts = [typeof problem.title === 'string' ? problem.title : '', ...validation].filter(Boolean);
+  if (parts.length === 0 && typeof problem.detail === 'string') parts.push(problem.detail);
+  if (parts.length === 0) return body;
+  return { ...problem, message: parts.join('; ') };
+}
+
+/** Validates a base URL (http or https; a path prefix is kept, query and fragment are ignored). Throws a config ChannelError otherwise. */
+export function parseBaseUrl(baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new ChannelError(`baseUrl is not a URL: ${safeUrl(baseUrl)}`, { transient: false, code: 'config' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ChannelError(`baseUrl must be http:// or https://, got ${url.protocol}`, { transient: false, code: 'config' });
+  }
+  return url;
+}
+
+/** https://api.twilio.com/2010-04-01/Accounts/AC../Messages.json + http://127.0.0.1:4010/prefix → http://127.0.0.1:4010/prefix/2010-04-01/... */
+export function rebase(uri: string, base: URL): string {
+  const original = new URL(uri);
+  const target = new URL(base.href);
+  target.pathname = base.pathname.replace(/\/+$/, '') + original.pathname;
+  target.search = original.search;
+  target.hash = '';
+  return target.href;
+}
+
+export interface TwilioClientSettings {
+  accountSid: string;
+  authToken: string;
+  baseUrl?: string;
+  timeoutMs?: number;
+}
+
+export type TwilioClient = ReturnType<typeof twilio>;
+
+/** The secrets to scrub from error text: the auth token and the Basic auth value built from it. */
+export function twilioSecrets(settings: TwilioClientSettings): string[] {
+  return [settings.authToken, Buffer.from(`${settings.accountSid}:${settings.authToken}`).toString('base64')];
+}
+
+export function createTwilioClient(settings: TwilioClientSettings): TwilioClient {
+  const timeout = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!/^AC[0-9a-fA-F]{32}$/.test(settings.accountSid)) {
+    // twilio-node only checks the AC prefix; a malformed SID would fail every send with a 404/422 later.
+    throw new ChannelError('accountSid must be "AC" followed by 32 hex digits (an API key SID is not supported here)', {
+      transient: false,
+      code: 'config',
+    });
+  }
+  const httpClient = settings.baseUrl
+    ? new BaseUrlRequestClient(settings.baseUrl, { timeout })
+    : new twilio.RequestClient({ timeout });
+  return twilio(settings.accountSid, settings.authToken, {
+    httpClient,
+    timeout,
+    // Debug logging would print request parameters (message bodies, phone numbers); never follow TWILIO_LOG_LEVEL here.
+    logLevel: 'info',
+    autoRetry: false, // the engine decides about retries from ChannelError.transient
+  });
+}
+
+/** Checks and normalises a recipient phone number before any provider call. */
+export function recipientPhone(to: unknown): string {
+  const check = normalisePhone(to);
+  if (!check.ok) {
+    throw new ChannelError(`invalid recipient: ${check.reason}`, { transient: false, code: 'invalid-recipient' });
+  }
+  return check.e164;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'EHOSTUNREACH',
+  'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND', 'EADDRNOTAVAIL', 'ERR_NETWORK', 'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET',
+]);
+
+/**
+ * Maps what the twilio client throws to a ChannelError:
+ * - RestException (Twilio answered non-2xx): 429 and 5xx transient, other statuses permanent; Twilio's error
+ *   code (e.g. 21211) is kept as `code`, the HTTP status as `status`.
+ * - axios / socket errors (no answer at all): transient, `code` is the socket error code.
+ * - anything else (e.g. the client's own parameter checks): permanent.
+ * Only message text is copied over (redacted): the raw error holds the request config, Authorization included.
+ */
+export function twilioError(err: unknown, action: string, secrets: Array<string | undefined>): ChannelError {
+  if (err instanceof ChannelError) return err;
+  const e = (err ?? {}) as { status?: unknown; code?: unknown; message?: unknown; moreInfo?: unknown; isAxiosError?: unknown };
+  const text = (value: unknown) => redact(typeof value === 'string' ? value : '', secrets);
+
+  if (typeof e.status === 'number' && e.status >= 100) {
+    // RestException (Twilio's classic error body) or TwilioServiceException (RFC 9457 body with title/detail/errors)
+    const status = e.status;
+    const code = (typeof e.code === 'number' && e.code !== 0) || (typeof e.code === 'string' && e.code) ? e.code : undefined;
+    const transient = status === 429 || status >= 500;
+    const service = e as { title?: unknown; detail?: unknown; errors?: unknown };
+    const serviceText = typeof service.title === 'string'
+      ? [service.title, service.detail, ...(Array.isArray(service.errors) ? service.errors.map((x) => (x as { detail?: unknown })?.detail) : [])]
+        .filter((part): part is string => typeof part === 'string' && part !== '')
+        .join('; ')
+      : '';
+    const detail = text(serviceText || e.message) || 'no error message';
+    const more = typeof e.moreInfo === 'string' && e.moreInfo ? ` (${text(e.moreInfo)})` : '';
+    return new ChannelError(`Twilio ${action} failed: HTTP ${status}${code !== undefined ? ` error ${code}` : ''}: ${detail}${more}`, {
+      transient,
+      code,
+      status,
+    });
+  }
+
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (e.isAxiosError === true || (code && NETWORK_CODES.has(code))) {
+    return new ChannelError(`Twilio ${action} failed: API not reachable: ${text(e.message) || code || 'network error'}`, {
+      transient: true,
+      code,
+    });
+  }
+  return new ChannelError(`Twilio ${action} failed: ${text(e.message) || 'unknown error'}`, { transient: false, code });
+}
+
+/** Which Twilio settings are missing, or undefined when the channel can run for real. */
+export function missingTwilioSettings(
+  config: Pick<ChannelConfig, 'accountSid' | 'authToken' | 'from' | 'messagingServiceSid'>,
+  needsFromOnly: boolean,
+): string | undefined {
+  if (!config.accountSid || !config.authToken) return 'TWILIO credentials not set';
+  if (needsFromOnly ? !config.from : !config.from && !config.messagingServiceSid) {
+    return needsFromOnly ? 'from not set' : 'from/messagingServiceSid not set';
+  }
+  return undefined;
+}

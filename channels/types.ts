@@ -1,0 +1,127 @@
+/** The boundary between the engine and its channel drivers (twilio-sms, twilio-voice, smtp, outbox). */
+
+export type DriverName = 'twilio-sms' | 'twilio-voice' | 'smtp' | 'outbox';
+
+/** One message for one recipient. Which fields matter depends on the driver. */
+export interface OutgoingMessage {
+  /** E.164 phone for sms/voice (re-checked with normalisePhone), an e-mail address for smtp. */
+  to: string;
+  /** sms body; e-mail plain-text part. */
+  text?: string;
+  /** sms: one media URL (MMS). */
+  mediaUrl?: string;
+  /** voice: text spoken with TwiML <Say>. */
+  say?: string;
+  /** voice: a URL that returns TwiML (instead of `say`). */
+  url?: string;
+  /** voice: <Say voice="..."> (e.g. alice, Polly.Joanna). */
+  voice?: string;
+  /** voice: <Say language="..."> (e.g. en-US). */
+  language?: string;
+  /** e-mail subject. */
+  subject?: string;
+  /** e-mail HTML part. */
+  html?: string;
+  /** e-mail Reply-To. */
+  replyTo?: string;
+  /** Absolute URL Twilio should POST status changes to. */
+  statusCallback?: string;
+}
+
+export interface SendResult {
+  /** Twilio SID, SMTP Message-ID, or the outbox's generated id. */
+  providerId: string;
+  /** The provider's first status: Twilio's (e.g. queued), 'sent' for smtp, 'stored' for outbox. */
+  status: string;
+}
+
+export interface ChannelErrorOptions {
+  transient: boolean;
+  code?: string | number;
+  /** HTTP status of the provider's answer (Twilio), when there was one. */
+  status?: number;
+}
+
+/**
+ * A send that failed. `transient` errors (network, timeouts, HTTP 429 and 5xx, SMTP 4xx) may succeed when
+ * retried; permanent ones (invalid number, bad credentials, a rejected request, SMTP 5xx) will not.
+ * `code` keeps the provider's code (Twilio error code such as 21211, SMTP reply code such as 550, a socket
+ * error code such as ECONNREFUSED) or one of the driver's own: 'invalid-recipient', 'invalid-message', 'config'.
+ * The message never contains credentials, and the provider's raw error is deliberately not attached.
+ */
+export class ChannelError extends Error {
+  readonly transient: boolean;
+  readonly code?: string | number;
+  readonly status?: number;
+
+  constructor(message: string, options: ChannelErrorOptions) {
+    super(message);
+    this.name = 'ChannelError';
+    this.transient = options.transient;
+    if (options.code !== undefined) this.code = options.code;
+    if (options.status !== undefined) this.status = options.status;
+  }
+}
+
+export interface ChannelDriver {
+  readonly driver: DriverName;
+  /** The configured channel name (sms, voice, email, ...). */
+  readonly channel: string;
+  /** May message someone who never wrote first (config canInitiate, default true). */
+  readonly canInitiate: boolean;
+  /** True when this is (or fell back to) the outbox driver. */
+  readonly outbox: boolean;
+  /** For the startup message, without secrets, e.g. "twilio-sms (from +15005550006)"; describeChannels uses it. */
+  readonly description?: string;
+  send(message: OutgoingMessage): Promise<SendResult>;
+  close?(): Promise<void>;
+}
+
+/** Mirrors schemas/config.schema.json $defs/channel; values already env-resolved and possibly ''. */
+export interface ChannelConfig {
+  driver: DriverName;
+  accountSid?: string;
+  authToken?: string;
+  from?: string;
+  messagingServiceSid?: string;
+  baseUrl?: string;
+  url?: string;
+  canInitiate?: boolean;
+}
+
+export interface DriverOptions {
+  /** The outbox hands each message here (the engine stores it and prints one line). */
+  onOutbox?: (channel: string, message: OutgoingMessage) => void;
+  /** Twilio request / SMTP connection timeout in milliseconds (default 15000). */
+  timeoutMs?: number;
+}
+
+// Shared helpers for the drivers.
+
+/** Default Twilio request / SMTP connection timeout. */
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** A URL for messages and logs: user info removed. */
+export function safeUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    url.username = '';
+    url.password = '';
+    return url.href.replace(/\/$/, '');
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** Replaces every secret (and its URL-encoded form) with ***. */
+export function redact(text: string, secrets: Array<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret || secret.length < 4) continue;
+    out = out.split(secret).join('***');
+    const encoded = encodeURIComponent(secret);
+    if (encoded !== secret) out = out.split(encoded).join('***');
+  }
+  return out;
+}
+

@@ -1,0 +1,279 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { EngineConfig } from '../config/load.ts';
+import type { CompiledFlow } from '../flow/compiled.ts';
+import type { Answer, ContactView, Scope, StepServices } from '../steps/types.ts';
+import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome, Store } from '../store/types.ts';
+import type { IncomingRequest } from './incoming.ts';
+import type { Metrics } from './metrics.ts';
+import { parseBody } from './incoming.ts';
+import { redactHeaders, redactSecrets } from './redact.ts';
+import { evaluateParams, executionBindings, requestVars, scopeOf } from './scope.ts';
+import { runSteps, type RunResult } from './interpreter.ts';
+import { verifySignature } from '../trust/signatures.ts';
+
+/** Who the request is about; the contacts module provides it, or nobody when the flow does not identify. */
+export type Identification = { ok: true; contact: ContactView | null; how: string } | { ok: false; reason: string };
+
+export interface EngineContext {
+  config: EngineConfig;
+  store: Store;
+  services(flow: CompiledFlow, executionId: string): StepServices;
+  identify?(flow: CompiledFlow, scope: Scope, bindings: Record<string, unknown>): Promise<Identification>;
+  /** wakes the async worker after a job is committed */
+  notifyWorker(): void;
+  metrics: Metrics;
+  now(): Date;
+  newId(prefix: string): string;
+}
+
+/** The largest body kept in the webhook log; the rest is cut and marked. */
+const LOG_BODY_LIMIT = 64 * 1024;
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Answer {
+  return { status, headers, body };
+}
+
+function header(req: IncomingRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Constant-time comparison of two strings of any length (hashing first equalises the lengths). */
+function safeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+function checkBasic(req: IncomingRequest, expected: { username: string; password: string }): boolean {
+  const value = header(req, 'authorization') ?? '';
+  const match = /^Basic\s+(.+)$/i.exec(value);
+  const decoded = match ? Buffer.from(match[1], 'base64').toString('utf8') : '';
+  const colon = decoded.indexOf(':');
+  const user = colon === -1 ? '' : decoded.slice(0, colon);
+  const pass = colon === -1 ? '' : decoded.slice(colon + 1);
+  // evaluate both comparisons always: the answer must not reveal which part was wrong
+  const userOk = safeEqual(user, expected.username);
+  const passOk = safeEqual(pass, expected.password);
+  return match !== null && userOk && passOk;
+}
+
+/**
+ * The request pipeline of one flow: enabled, method, auth, content type and size, parse, variables, identify, log,
+ * then the sync run or the async enqueue. Every request that reaches a flow ends in the webhook log; an answered
+ * async request has its log row and its job committed before the answer leaves.
+ */
+export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest): Promise<Answer> {
+  const log: LogEntry = {
+    id: ctx.newId('log'),
+    receivedAt: req.receivedAt.toISOString(),
+    flowId: flow.id,
+    revision: flow.revision,
+    method: req.method,
+    path: req.path,
+    headers: redactHeaders(req.headers),
+    query: req.query,
+    body: null,
+    bodyTruncated: false,
+    outcome: 'rejected',
+    reason: null,
+    status: 0,
+    durationMs: 0,
+    executionId: null,
+    contactId: null,
+    identification: null,
+    duplicateOf: null,
+    replayOf: null,
+  };
+  if (req.rawBody && req.rawBody.length > 0) {
+    log.bodyTruncated = req.rawBody.length > LOG_BODY_LIMIT;
+    log.body = redactSecrets(req.rawBody.subarray(0, LOG_BODY_LIMIT).toString('utf8'), flow.secrets);
+  }
+
+  const finish = async (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]): Promise<Answer> => {
+    Object.assign(log, { outcome, reason, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
+    try {
+      await ctx.store.commitLog(log, execution, journal);
+    } catch {
+      ctx.metrics.request(flow.id, 503);
+      return json(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
+    }
+    ctx.metrics.request(flow.id, answer.status);
+    return answer;
+  };
+  const reject = (status: number, reason: string, headers: Record<string, string> = {}, publicError = reason) =>
+    finish(json(status, { error: publicError }, headers), 'rejected', reason);
+
+  if (!flow.enabled) return reject(503, 'webhook not active (flow disabled)', {}, 'webhook not active');
+  if (!flow.methods.includes(req.method)) {
+    return reject(405, `method ${req.method} not allowed`, { allow: flow.methods.join(', ') });
+  }
+  if (flow.auth.basic && !checkBasic(req, flow.auth.basic)) {
+    return reject(401, 'basic auth failed', { 'www-authenticate': `Basic realm="${flow.id}", charset="UTF-8"` }, 'unauthorized');
+  }
+  const limit = flow.bodyLimit ?? ctx.config.server.bodyLimit;
+  if (req.rawBody && req.rawBody.length > limit) return reject(413, `body of ${req.rawBody.length} bytes is over the limit of ${limit}`);
+  const parsed = parseBody(req.rawBody, header(req, 'content-type'), flow.accept);
+  if (!parsed.ok) return reject(parsed.status, parsed.reason);
+  if (flow.auth.signature) {
+    const verdict = verifySignature(flow.auth.signature, {
+      rawBody: req.rawBody ?? Buffer.alloc(0),
+      headers: req.headers,
+      publicUrl: req.url,
+      form: parsed.kind === 'form' ? (parsed.body as Record<string, string>) : undefined,
+      nowMs: ctx.now().getTime(),
+    });
+    if (!verdict.ok) return reject(401, `signature check failed: ${verdict.reason}: ${verdict.detail}`, {}, 'unauthorized');
+  }
+
+  const executionId = ctx.newId('ex');
+  const request = { method: req.method, path: req.path, headers: req.headers as Record<string, unknown>, query: req.query, body: parsed.body, ip: req.ip, receivedAt: log.receivedAt };
+  const input = { request, vars: requestVars(req.query, parsed.body), contactId: null as string | null };
+  const scope = scopeOf(input, null);
+  const bindings = executionBindings(executionId, flow);
+  try {
+    await evaluateParams(flow, scope, bindings);
+  } catch (err) {
+    return finish(json(500, { error: 'the flow could not read this request' }), 'failed', `params: ${(err as Error).message}`);
+  }
+  if (ctx.identify && (flow.identify || flow.map.length > 0)) {
+    const who = await ctx.identify(flow, scope, bindings);
+    if (!who.ok) {
+      log.identification = 'rejected';
+      return reject(422, who.reason);
+    }
+    scope.contact = who.contact;
+    log.contactId = who.contact?.id ?? null;
+    log.identification = who.how;
+  }
+  input.vars = { ...scope.vars };
+  input.contactId = scope.contact?.id ?? null;
+  log.executionId = executionId;
+  const execution: ExecutionRecord = {
+    id: executionId,
+    flowId: flow.id,
+    revision: flow.revision,
+    logId: log.id,
+    mode: flow.mode,
+    status: 'queued',
+    input,
+    attempts: 0,
+    createdAt: log.receivedAt,
+    startedAt: null,
+    finishedAt: null,
+    error: null,
+  };
+  return flow.mode === 'async' ? acceptAsync(ctx, flow, log, execution, scope, bindings) : runSync(ctx, flow, log, execution, scope, bindings, finish);
+}
+
+async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, execution: ExecutionRecord, scope: Scope, bindings: Record<string, unknown>): Promise<Answer> {
+  let answer: Answer;
+  try {
+    answer = await flow.response(scope, bindings);
+  } catch (err) {
+    answer = json(500, { error: 'the flow could not render its response' });
+    Object.assign(log, { outcome: 'failed', reason: `response: ${(err as Error).message}`, status: 500, executionId: null });
+    await ctx.store.commitLog(log).catch(() => undefined);
+    ctx.metrics.request(flow.id, 500);
+    return answer;
+  }
+  Object.assign(log, { outcome: 'accepted', status: answer.status, durationMs: ctx.now().getTime() - Date.parse(log.receivedAt) });
+  try {
+    await ctx.store.commitAccepted(log, execution);
+  } catch {
+    ctx.metrics.request(flow.id, 503);
+    return json(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
+  }
+  ctx.metrics.request(flow.id, answer.status);
+  ctx.notifyWorker();
+  return answer;
+}
+
+type Finish = (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]) => Promise<Answer>;
+
+/**
+ * Sync: the caller gets the first `respond` (later steps go on), or, when the run ends without one, 200 with the
+ * execution id and the step results; past the flow's timeout, 504. The log row and the journal so far are committed
+ * before the answer leaves; steps that finish afterwards are appended.
+ */
+async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, execution: ExecutionRecord, scope: Scope, bindings: Record<string, unknown>, finish: Finish): Promise<Answer> {
+  const journal: JournalEntry[] = [];
+  let persisted: Promise<void> | undefined;
+  let answered: Answer | undefined;
+  let respondWith: (answer: Answer) => void = () => undefined;
+  const responded = new Promise<Answer>((resolve) => (respondWith = resolve));
+  const started = ctx.now();
+  execution.status = 'running';
+  execution.startedAt = started.toISOString();
+  execution.attempts = 1;
+
+  const run = runSteps(flow, {
+    executionId: execution.id,
+    scope,
+    bindings,
+    services: ctx.services(flow, execution.id),
+    journal: [],
+    now: ctx.now,
+    onStep: async (entry) => {
+      const safe = redactSecrets(entry, flow.secrets);
+      journal.push(safe);
+      if (persisted) persisted = persisted.then(() => ctx.store.appendJournal(safe));
+    },
+    // the first respond answers the caller; a later one is recorded in the journal but cannot change the answer
+    respond: (answer) => {
+      if (answered) return;
+      answered = answer;
+      respondWith(answer);
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), flow.timeoutMs)));
+  let first = await Promise.race([responded, run, timedOut]);
+  clearTimeout(timer);
+  if (first !== 'timeout' && !('taken' in first)) {
+    // answered by a respond step: a run with nothing slow left ends within this turn, and is then committed in one
+    // write with its answer instead of two
+    const tick = new Promise<undefined>((resolve) => setImmediate(resolve, undefined));
+    const ended = await Promise.race([run, tick]);
+    if (ended) first = ended;
+  }
+
+  const ended = (result: RunResult) => {
+    execution.status = result.status;
+    execution.error = result.error;
+    execution.finishedAt = ctx.now().toISOString();
+    ctx.metrics.execution(flow.id, 'sync', result.status, (Date.parse(execution.finishedAt) - started.getTime()) / 1000);
+  };
+  let answer: Answer;
+  let outcome: LogOutcome = 'completed';
+  let reason: string | null = null;
+  if (first === 'timeout') {
+    answer = json(504, { error: `the flow did not answer within ${flow.timeoutMs} ms`, execution: execution.id });
+    outcome = 'failed';
+    reason = `timed out after ${flow.timeoutMs} ms`;
+  } else if ('status' in first && 'taken' in first) {
+    const result = first as RunResult;
+    ended(result);
+    if (result.status === 'failed') {
+      answer = json(500, { error: 'the flow failed', execution: execution.id });
+      outcome = 'failed';
+      reason = result.error;
+    } else {
+      answer = answered ?? json(200, { execution: execution.id, status: result.status, steps: scope.steps });
+    }
+  } else {
+    answer = first as Answer;
+  }
+  // a sync execution is never resumed: its request is in its log row, so it is not stored a second time
+  const stored = { ...execution, input: { ...execution.input, request: { ...execution.input.request, headers: {}, body: null } } };
+  const sent = finish(answer, outcome, reason, stored, [...journal]);
+  persisted = sent.then(() => undefined);
+  if (execution.finishedAt === null) {
+    // the caller has its answer; the rest of the run goes on and is recorded when it ends
+    void run.then(async (result) => {
+      ended(result);
+      await persisted;
+      await ctx.store.finishExecution(execution.id, result.status, result.error, execution.finishedAt!);
+      if (outcome === 'completed' && result.status === 'failed') await ctx.store.updateLogOutcome(log.id, 'failed', log.status, result.error, log.durationMs);
+    });
+  }
+  return sent;
+}

@@ -1,0 +1,78 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { EngineConfig } from '../config/load.ts';
+import type { Answer } from '../steps/types.ts';
+import type { EngineContext } from '../runtime/pipeline.ts';
+import type { FlowTable } from './flow-table.ts';
+import { handleWebhook } from '../runtime/pipeline.ts';
+import type { IncomingRequest } from '../runtime/incoming.ts';
+import { adminApi } from './admin.ts';
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+
+export interface AppDeps {
+  config: EngineConfig;
+  ctx: EngineContext;
+  flows: FlowTable;
+  ready(): boolean;
+  logger: boolean | object;
+}
+
+function send(reply: import('fastify').FastifyReply, answer: Answer) {
+  reply.code(answer.status).headers(answer.headers);
+  const { body } = answer;
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return reply.send(body);
+  return reply.type(answer.headers['content-type'] ?? 'application/json; charset=utf-8').send(JSON.stringify(body ?? null));
+}
+
+/** The one Fastify server: flow routes behind a catch-all under the base path, health, metrics and the admin API. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config, ctx, flows } = deps;
+  // no per-request access log: the webhook log is the record of every request that reaches a flow
+  const app = Fastify({ logger: deps.logger, disableRequestLogging: true, bodyLimit: config.server.bodyLimit, trustProxy: config.server.trustProxy, return503OnClosing: true });
+
+  // Bodies stay raw bytes: signatures are checked on them, and each flow decides which content types it accepts.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const base = config.server.basePath;
+  const publicBase = config.server.publicUrl;
+  const toIncoming = (req: FastifyRequest, path: string): IncomingRequest => ({
+    method: req.method,
+    path,
+    url: `${publicBase ?? `${req.protocol}://${req.host}`}${req.url}`,
+    headers: req.headers,
+    query: (req.query ?? {}) as Record<string, unknown>,
+    rawBody: Buffer.isBuffer(req.body) ? req.body : undefined,
+    ip: req.ip,
+    receivedAt: ctx.now(),
+  });
+
+  app.route({
+    method: [...METHODS],
+    url: `${base}/*`,
+    exposeHeadRoute: false,
+    handler: async (req, reply) => {
+      const path = `/${(req.params as { '*': string })['*']}`;
+      const match = flows.match(path);
+      if (!match || !match.tokenOk) {
+        ctx.metrics.request('', 404);
+        return reply.code(404).send({ error: `no flow at ${base}${match ? match.logPath : path}` });
+      }
+      return send(reply, await handleWebhook(ctx, match.flow, toIncoming(req, match.logPath)));
+    },
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    // Fastify refuses oversize bodies before the handler; answer plainly instead of with its internals
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: `body over the limit of ${config.server.bodyLimit} bytes` });
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) app.log.error({ err }, 'request failed');
+    return reply.code(status).send({ error: status === 500 ? 'internal error' : err.message });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => (deps.ready() ? { status: 'ready', flows: flows.list().length } : reply.code(503).send({ status: 'starting' })));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await ctx.metrics.render()));
+  adminApi(app, { token: config.admin.token, store: ctx.store, flows });
+  return app;
+}

@@ -1,0 +1,362 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Batcher } from './batcher.ts';
+import { migrate } from './sqlite-schema.ts';
+import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, Store } from './types.ts';
+
+/** Rows as bound to and read from SQLite (snake_case columns, JSON as text, booleans as 0/1). */
+type Row = Record<string, unknown>;
+type Statement = Database.Statement<unknown[], Row>;
+
+/**
+ * One group-committed write: a request's log row (with its execution and journal when it has them), or a later
+ * change to an execution. All go through one queue, in order, so each lands in the next shared transaction.
+ */
+type PendingWrite =
+  | { kind: 'request'; log: Row; execution?: Row; journal: Row[] }
+  | { kind: 'journal'; entry: Row }
+  | { kind: 'finish'; finish: Row }
+  | { kind: 'outcome'; outcome: Row };
+
+const FINISHED: ExecutionStatus[] = ['completed', 'failed', 'stopped'];
+// how long a write waits for another process's write transaction before failing with SQLITE_BUSY
+const BUSY_TIMEOUT_MS = 5_000;
+// the sweep deletes in slices, yielding between them, so a large backlog does not stall requests or other writers
+const SWEEP_SLICE = 1_000;
+
+export async function openSqliteStore(file: string, options: { now?: () => Date } = {}): Promise<SqliteStore> {
+  if (file !== ':memory:') await mkdir(dirname(file), { recursive: true });
+  const db = new Database(file);
+  try {
+    return new SqliteStore(db, options.now ?? (() => new Date()));
+  } catch (error) {
+    db.close(); // e.g. a schema newer than this engine: do not leave the file open
+    throw error;
+  }
+}
+
+export class SqliteStore implements Store {
+  private readonly batch: Batcher<PendingWrite>;
+  private readonly sql: ReturnType<typeof prepare>;
+  private readonly listStatements = new Map<string, Statement>();
+  private closed = false;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly now: () => Date,
+  ) {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('journal_mode = WAL'); // readers never block the writer; ':memory:' stays 'memory'
+    // NORMAL in WAL mode: a commit is in the OS once the transaction returns, so it survives a killed process; only
+    // a power loss or OS crash can lose the last commits before a checkpoint. This trade is documented for operators.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, now);
+    this.sql = prepare(db);
+    const writeBatch = db.transaction((items: PendingWrite[]) => {
+      for (const item of items) {
+        if (item.kind === 'request') {
+          this.sql.insertLog.run(item.log);
+          if (item.execution) this.sql.insertExecution.run(item.execution);
+          for (const entry of item.journal) this.sql.insertJournal.run(entry);
+        } else if (item.kind === 'journal') this.sql.insertJournal.run(item.entry);
+        else if (item.kind === 'finish') this.sql.finish.run(item.finish);
+        else this.sql.updateLog.run(item.outcome);
+      }
+    });
+    this.batch = new Batcher((items) => writeBatch.immediate(items));
+  }
+
+  /** Group-commit counters (read-only): how many transactions the batched writes took. */
+  get stats(): { batches: number; failedBatches: number } {
+    return this.batch.stats;
+  }
+
+  async commitAccepted(log: LogEntry, execution: ExecutionRecord): Promise<void> {
+    this.ensureOpen();
+    // serialise now, so a value that cannot be stored fails its own caller and not the whole batch
+    return this.batch.add({ kind: 'request', log: logRow(log), execution: executionRow(execution), journal: [] });
+  }
+
+  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = []): Promise<void> {
+    this.ensureOpen();
+    return this.batch.add({ kind: 'request', log: logRow(log), execution: execution && executionRow(execution), journal: journal.map(journalRow) });
+  }
+
+  async claimExecutions(limit: number, leaseMs: number, now: Date = this.now()): Promise<ExecutionRecord[]> {
+    this.settle();
+    if (limit <= 0) return [];
+    const at = now.toISOString();
+    const leaseUntil = new Date(now.getTime() + leaseMs).toISOString();
+    // IMMEDIATE: the write lock is taken before choosing, so another process cannot choose the same rows meanwhile
+    const claim = this.db.transaction(() =>
+      (this.sql.runnable.all({ now: at, limit: Math.floor(limit) }) as unknown as string[]).map(
+        (id) => this.sql.claim.get({ id, now: at, leaseUntil }) as Row,
+      ),
+    );
+    return claim.immediate().map(toExecution);
+  }
+
+  async renewLease(executionId: string, leaseMs: number): Promise<void> {
+    this.settle();
+    this.sql.renew.run({ id: executionId, leaseUntil: new Date(this.now().getTime() + leaseMs).toISOString() });
+  }
+
+  async journal(executionId: string): Promise<JournalEntry[]> {
+    this.settle();
+    return this.sql.journal.all(executionId).map(toJournal);
+  }
+
+  async appendJournal(entry: JournalEntry): Promise<void> {
+    this.ensureOpen();
+    return this.batch.add({ kind: 'journal', entry: journalRow(entry) });
+  }
+
+  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string): Promise<void> {
+    this.ensureOpen();
+    return this.batch.add({ kind: 'finish', finish: { id: executionId, status, error, finishedAt: iso(finishedAt, 'finishedAt') } });
+  }
+
+  async updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void> {
+    this.ensureOpen();
+    return this.batch.add({ kind: 'outcome', outcome: { id: logId, outcome, status, reason, durationMs } });
+  }
+
+  async getLog(id: string): Promise<LogEntry | undefined> {
+    this.settle();
+    const row = this.sql.getLog.get(id);
+    return row && toLog(row);
+  }
+
+  async listLogs(query: LogQuery): Promise<LogEntry[]> {
+    this.settle();
+    if (query.limit <= 0) return [];
+    const where: string[] = [];
+    const params: Row = { limit: Math.floor(query.limit) };
+    if (query.flowId !== undefined) (where.push('flow_id = @flowId'), (params.flowId = query.flowId));
+    if (query.status !== undefined) (where.push('status = @status'), (params.status = query.status));
+    if (query.outcome !== undefined) (where.push('outcome = @outcome'), (params.outcome = query.outcome));
+    if (query.since !== undefined) (where.push('received_at >= @since'), (params.since = iso(query.since, 'since')));
+    if (query.before !== undefined) {
+      // keyset: strictly older than the cursor entry, ties in received_at broken by id. An unknown cursor (swept,
+      // so everything older went too) matches nothing.
+      where.push('(received_at, id) < (SELECT received_at, id FROM webhook_log WHERE id = @before)');
+      params.before = query.before;
+    }
+    const sql = `SELECT * FROM webhook_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, id DESC LIMIT @limit`;
+    let statement = this.listStatements.get(sql);
+    if (!statement) this.listStatements.set(sql, (statement = this.db.prepare(sql)));
+    return statement.all(params).map(toLog);
+  }
+
+  async getExecution(id: string): Promise<ExecutionRecord | undefined> {
+    this.settle();
+    const row = this.sql.getExecution.get(id);
+    return row && toExecution(row);
+  }
+
+  async queueDepth(): Promise<number> {
+    this.settle();
+    return this.sql.queueDepth.get() as unknown as number;
+  }
+
+  async sweep(olderThan: string): Promise<number> {
+    this.settle();
+    const cutoff = iso(olderThan, 'olderThan');
+    let logs = 0;
+    for (;;) {
+      const deleted = this.sql.sweepLogs.run({ cutoff, limit: SWEEP_SLICE }).changes;
+      logs += deleted;
+      if (deleted < SWEEP_SLICE) break;
+      await yieldToEventLoop();
+      this.ensureOpen();
+    }
+    // finished executions only: their journal goes with them (ON DELETE CASCADE); queued and running ones stay
+    while (this.sql.sweepExecutions.run({ cutoff, limit: SWEEP_SLICE }).changes === SWEEP_SLICE) {
+      await yieldToEventLoop();
+      this.ensureOpen();
+    }
+    return logs;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.batch.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  /** Before any other read or write: commit what is queued, so operations apply in the order they were called. */
+  private settle(): void {
+    this.ensureOpen();
+    this.batch.flush();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+}
+
+function prepare(db: Database.Database) {
+  const s = (sql: string) => db.prepare<unknown[], Row>(sql);
+  return {
+    insertLog: s(`INSERT INTO webhook_log (id, received_at, flow_id, revision, method, path, headers, query, body,
+        body_truncated, outcome, reason, status, duration_ms, execution_id, contact_id, identification, duplicate_of, replay_of)
+      VALUES (@id, @received_at, @flow_id, @revision, @method, @path, @headers, @query, @body, @body_truncated, @outcome,
+        @reason, @status, @duration_ms, @execution_id, @contact_id, @identification, @duplicate_of, @replay_of)`),
+    insertExecution: s(`INSERT INTO executions (id, flow_id, revision, log_id, mode, status, input, attempts, created_at,
+        started_at, finished_at, error)
+      VALUES (@id, @flow_id, @revision, @log_id, @mode, @status, @input, @attempts, @created_at, @started_at, @finished_at, @error)`),
+    insertJournal: s(`INSERT INTO journal (execution_id, seq, step_id, kind, result, vars, stop, started_at, finished_at, duration_ms)
+      VALUES (@execution_id, @seq, @step_id, @kind, @result, @vars, @stop, @started_at, @finished_at, @duration_ms)
+      ON CONFLICT (execution_id, step_id) DO NOTHING`),
+    // Two index walks merged, rather than one OR that sorts the whole backlog on every claim. Queued rows have no
+    // lease (NULL), so (lease_until, created_at) is the runnable index's own order and still oldest first.
+    runnable: s(`SELECT id FROM (
+        SELECT * FROM (SELECT id, created_at FROM executions WHERE status = 'queued'
+          ORDER BY lease_until, created_at, id LIMIT @limit)
+        UNION ALL
+        SELECT * FROM (SELECT id, created_at FROM executions WHERE status = 'running' AND lease_until < @now
+          ORDER BY created_at, id LIMIT @limit))
+      ORDER BY created_at, id LIMIT @limit`).pluck(),
+    claim: s(`UPDATE executions
+      SET status = 'running', lease_until = @leaseUntil, attempts = attempts + 1, started_at = coalesce(started_at, @now)
+      WHERE id = @id RETURNING *`),
+    renew: s(`UPDATE executions SET lease_until = @leaseUntil WHERE id = @id AND status = 'running'`),
+    finish: s(`UPDATE executions SET status = @status, error = @error, finished_at = @finishedAt, lease_until = NULL WHERE id = @id`),
+    updateLog: s(`UPDATE webhook_log SET outcome = @outcome, status = @status, reason = @reason, duration_ms = @durationMs WHERE id = @id`),
+    getLog: s('SELECT * FROM webhook_log WHERE id = ?'),
+    getExecution: s('SELECT * FROM executions WHERE id = ?'),
+    journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
+    queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
+    sweepLogs: s(`DELETE FROM webhook_log WHERE rowid IN
+      (SELECT rowid FROM webhook_log WHERE received_at < @cutoff LIMIT @limit)`),
+    sweepExecutions: s(`DELETE FROM executions WHERE rowid IN
+      (SELECT rowid FROM executions WHERE status IN (${FINISHED.map((f) => `'${f}'`).join(', ')}) AND created_at < @cutoff LIMIT @limit)`),
+  };
+}
+
+function logRow(log: LogEntry): Row {
+  return {
+    id: log.id,
+    received_at: iso(log.receivedAt, 'receivedAt'),
+    flow_id: log.flowId,
+    revision: log.revision,
+    method: log.method,
+    path: log.path,
+    headers: JSON.stringify(log.headers),
+    query: JSON.stringify(log.query),
+    body: log.body,
+    body_truncated: log.bodyTruncated ? 1 : 0,
+    outcome: log.outcome,
+    reason: log.reason,
+    status: log.status,
+    duration_ms: log.durationMs,
+    execution_id: log.executionId,
+    contact_id: log.contactId,
+    identification: log.identification,
+    duplicate_of: log.duplicateOf,
+    replay_of: log.replayOf,
+  };
+}
+
+function toLog(row: Row): LogEntry {
+  return {
+    id: row.id as string,
+    receivedAt: row.received_at as string,
+    flowId: row.flow_id as string,
+    revision: row.revision as string,
+    method: row.method as string,
+    path: row.path as string,
+    headers: JSON.parse(row.headers as string),
+    query: JSON.parse(row.query as string),
+    body: row.body as string | null,
+    bodyTruncated: row.body_truncated === 1,
+    outcome: row.outcome as LogOutcome,
+    reason: row.reason as string | null,
+    status: row.status as number,
+    durationMs: row.duration_ms as number,
+    executionId: row.execution_id as string | null,
+    contactId: row.contact_id as string | null,
+    identification: row.identification as string | null,
+    duplicateOf: row.duplicate_of as string | null,
+    replayOf: row.replay_of as string | null,
+  };
+}
+
+function executionRow(e: ExecutionRecord): Row {
+  return {
+    id: e.id,
+    flow_id: e.flowId,
+    revision: e.revision,
+    log_id: e.logId,
+    mode: e.mode,
+    status: e.status,
+    input: JSON.stringify(e.input),
+    attempts: e.attempts,
+    created_at: iso(e.createdAt, 'createdAt'),
+    started_at: e.startedAt === null ? null : iso(e.startedAt, 'startedAt'),
+    finished_at: e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'),
+    error: e.error,
+  };
+}
+
+function toExecution(row: Row): ExecutionRecord {
+  return {
+    id: row.id as string,
+    flowId: row.flow_id as string,
+    revision: row.revision as string,
+    logId: row.log_id as string,
+    mode: row.mode as ExecutionRecord['mode'],
+    status: row.status as ExecutionStatus,
+    input: JSON.parse(row.input as string),
+    attempts: row.attempts as number,
+    createdAt: row.created_at as string,
+    startedAt: row.started_at as string | null,
+    finishedAt: row.finished_at as string | null,
+    error: row.error as string | null,
+  };
+}
+
+function journalRow(j: JournalEntry): Row {
+  return {
+    execution_id: j.executionId,
+    seq: j.seq,
+    step_id: j.stepId,
+    kind: j.kind,
+    // SQL NULL stands for `undefined` (JSON has no such value); a JSON null is stored as the text 'null'
+    result: j.result === undefined ? null : JSON.stringify(j.result),
+    vars: j.vars === null ? null : JSON.stringify(j.vars),
+    stop: j.stop ? 1 : 0,
+    started_at: iso(j.startedAt, 'startedAt'),
+    finished_at: iso(j.finishedAt, 'finishedAt'),
+    duration_ms: j.durationMs,
+  };
+}
+
+function toJournal(row: Row): JournalEntry {
+  return {
+    executionId: row.execution_id as string,
+    seq: row.seq as number,
+    stepId: row.step_id as string,
+    kind: row.kind as string,
+    result: row.result === null ? undefined : JSON.parse(row.result as string),
+    vars: row.vars === null ? null : JSON.parse(row.vars as string),
+    stop: row.stop === 1,
+    startedAt: row.started_at as string,
+    finishedAt: row.finished_at as string,
+    durationMs: row.duration_ms as number,
+  };
+}
+
+/** One canonical ISO form, so that text order is time order in every comparison the store makes. */
+function iso(value: string, field: string): string {
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new Error(`${field} is not a valid time: ${JSON.stringify(value)}`);
+  return time.toISOString();
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

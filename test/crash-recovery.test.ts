@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../engine/store/open.ts';
+import { scratchDir } from './support/files.ts';
+
+const BIN = fileURLToPath(new URL('../engine/cli/hooks.mjs', import.meta.url));
+const STEPS = ['one', 'two', 'three', 'four', 'five'];
+// each step does a little real work, so that executions are caught mid-run when the process dies
+const FLOW = `version: 1
+id: crash
+trigger: { path: /crash }
+response: { status: 202, body: { execution: "{{ $execution.id }}" } }
+steps:
+${STEPS.map((id, i) => `  - id: ${id}\n    set: { v${i}: "{{ $sum([1..40000]) + ${i} }}" }`).join('\n')}
+`;
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+function serve(config: string, port: number): ChildProcess {
+  return spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1'], { stdio: 'ignore' });
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('engine did not become ready');
+}
+
+describe('an async engine killed with SIGKILL under load', () => {
+  let dir: Awaited<ReturnType<typeof scratchDir>>;
+  let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    dir = await scratchDir('hooks-crash-');
+    await dir.write('flows/crash.yaml', FLOW);
+    // a short lease: the restarted engine takes over the dead one's executions after it
+    await dir.write('hooks.config.yaml', 'storage: { url: sqlite://data/hooks.db }\nqueue: { lease: 1s }\n');
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await dir.remove();
+  });
+
+  it('loses no answered request and runs no journaled step twice after a restart', { timeout: 120_000 }, async () => {
+    const config = `${dir.dir}/hooks.config.yaml`;
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    child = serve(config, port);
+    await waitReady(url);
+
+    // 16 callers send until the engine dies under them
+    const answered: string[] = [];
+    let killed = false;
+    const caller = async () => {
+      while (!killed) {
+        try {
+          const res = await fetch(`${url}/hooks/crash`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1}' });
+          if (res.status === 202) answered.push(((await res.json()) as { execution: string }).execution);
+        } catch {
+          // the connection died with the process: this request was never answered
+        }
+      }
+    };
+    const callers = Array.from({ length: 16 }, caller);
+    while (answered.length < 400) await new Promise((r) => setTimeout(r, 10));
+    const exited = new Promise((r) => child!.once('exit', r)); // listen first: the process may be gone at once
+    child.kill('SIGKILL');
+    killed = true;
+    await Promise.all(callers);
+    await exited;
+
+    const store = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
+    const unfinishedAtCrash = (await Promise.all(answered.map((id) => store.getExecution(id)))).filter((e) => e?.status !== 'completed').length;
+    await store.close();
+
+    child = serve(config, port);
+    await waitReady(url);
+    const after = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
+    try {
+      for (let i = 0; i < 300 && (await after.queueDepth()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await after.queueDepth()).toBe(0);
+      for (const id of answered) {
+        const execution = await after.getExecution(id);
+        expect(execution, `answered execution ${id} must exist`).toBeDefined();
+        expect(execution!.status).toBe('completed');
+        const journal = await after.journal(id);
+        expect(journal.map((e) => e.stepId)).toEqual(STEPS);
+        expect(journal.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      }
+      // the kill must really have interrupted work, or this test proves nothing
+      expect(unfinishedAtCrash).toBeGreaterThan(0);
+    } finally {
+      await after.close();
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      child = undefined;
+    }
+  });
+});
