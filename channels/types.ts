@@ -1,6 +1,7 @@
 /** The boundary between the engine and its channel drivers (twilio-sms, twilio-voice, smtp, outbox). */
 
-export type DriverName = 'twilio-sms' | 'twilio-voice' | 'smtp' | 'outbox';
+import type { Channel } from '../engine/types/config.ts';
+export type DriverName = Channel['driver'];
 
 /** One message for one recipient. Which fields matter depends on the driver. */
 export interface OutgoingMessage {
@@ -77,17 +78,8 @@ export interface ChannelDriver {
   close?(): Promise<void>;
 }
 
-/** Mirrors schemas/config.schema.json $defs/channel; values already env-resolved and possibly ''. */
-export interface ChannelConfig {
-  driver: DriverName;
-  accountSid?: string;
-  authToken?: string;
-  from?: string;
-  messagingServiceSid?: string;
-  baseUrl?: string;
-  url?: string;
-  canInitiate?: boolean;
-}
+/** A channel's settings as schemas/config.schema.json defines them; values already env-resolved and possibly ''. */
+export type ChannelConfig = Channel;
 
 export interface DriverOptions {
   /** The outbox hands each message here (the engine stores it and prints one line). */
