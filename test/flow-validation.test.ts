@@ -131,3 +131,20 @@ describe('a broken flow file gets one clear error with its position', () => {
     expect(outcomes[3].problems).toHaveLength(1);
   });
 });
+
+describe('signature settings are checked when the file loads', () => {
+  it('refuses a Standard Webhooks secret that is not whsec_ base64, without echoing it', async () => {
+    const dir = await scratchDir();
+    try {
+      const loaded = await loadConfig(undefined, {}, dir.dir);
+      if (!loaded.ok) throw new Error('defaults must load');
+      const file = await dir.write('sw.yaml', 'version: 1\nid: f\ntrigger:\n  auth:\n    signature: { preset: standard-webhooks, secret: "${env:SW_SECRET}" }\n');
+      const result = await loadFlowFile(file, 'flows/sw.yaml', loaded.config, { SW_SECRET: 'not-a-whsec-secret!!' });
+      expect(result.ok ? [] : result.problems.map(formatProblem)).toEqual([
+        'flows/sw.yaml:5:16 trigger.auth.signature: signing secret #1 is not a Standard Webhooks secret (whsec_ followed by base64)',
+      ]);
+    } finally {
+      await dir.remove();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { compileResponse } from '../steps/respond.ts';
 import { compileExpression, ExpressionError, type CompiledExpression } from '../expr/expression.ts';
 import { compileTemplate, type TemplateProblem } from '../expr/template.ts';
 import { parseDuration } from '../expr/duration.ts';
+import { validateSignatureSpec } from '../trust/signatures.ts';
 
 export interface CompileProblem {
   path: DocPath;
@@ -22,6 +23,21 @@ const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
  * Compiles a schema-valid flow (env references already resolved) into what the runtime serves. Every expression and
  * template is compiled here, once; every problem is collected with its path so that all of them are reported at once.
  */
+function compiledSignature(sig: NonNullable<NonNullable<Flow['trigger']['auth']>['signature']> | undefined): CompiledFlow['auth']['signature'] {
+  return (
+    sig && {
+      preset: sig.preset,
+      secrets: [...(sig.secret ? [sig.secret] : []), ...(sig.secrets ?? [])],
+      toleranceMs: sig.tolerance ? parseDuration(sig.tolerance) : 5 * 60_000,
+      header: sig.header?.toLowerCase(),
+      algorithm: sig.algorithm,
+      encoding: sig.encoding,
+      prefix: sig.prefix,
+      timestampHeader: sig.timestampHeader?.toLowerCase(),
+    }
+  );
+}
+
 export function compileFlow(
   flow: Flow,
   meta: { file: string; revision: string; definition: Flow; secrets: string[] },
@@ -92,6 +108,12 @@ export function compileFlow(
     problems.push({ path: ['trigger', 'inbound', 'channel'], message: `unknown channel "${trigger.inbound.channel}"; channels in the config: ${Object.keys(config.channels).join(', ') || 'none'}` });
   }
 
+  // the verifier's own rules (e.g. a whsec_ secret that does not decode): a load-time error, not a 500 per request
+  const signature = compiledSignature(auth.signature);
+  if (signature && signature.secrets.length > 0) {
+    for (const message of validateSignatureSpec(signature)) problems.push({ path: ['trigger', 'auth', 'signature'], message });
+  }
+
   const dedupe = trigger.dedupe;
   const dedupeKey = dedupe === undefined ? undefined : typeof dedupe === 'string' ? dedupe : dedupe.key;
   const identify = flow.identify;
@@ -107,16 +129,7 @@ export function compileFlow(
     accept: trigger.accept ?? ['json', 'form'],
     auth: {
       basic: auth.basic,
-      signature: auth.signature && {
-        preset: auth.signature.preset,
-        secrets: [...(auth.signature.secret ? [auth.signature.secret] : []), ...(auth.signature.secrets ?? [])],
-        toleranceMs: auth.signature.tolerance ? parseDuration(auth.signature.tolerance) : 5 * 60_000,
-        header: auth.signature.header?.toLowerCase(),
-        algorithm: auth.signature.algorithm,
-        encoding: auth.signature.encoding,
-        prefix: auth.signature.prefix,
-        timestampHeader: auth.signature.timestampHeader?.toLowerCase(),
-      },
+      signature,
       token: auth.token,
     },
     params: Object.entries(trigger.params ?? {}).map(([name, source]) => [name, ctx.expression(['trigger', 'params', name], source)]),
