@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Answer, ContactView, Scope, StepServices } from '../steps/types.ts';
@@ -10,6 +9,7 @@ import { redactHeaders, redactSecrets } from './redact.ts';
 import { evaluateParams, executionBindings, requestVars, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
 import { verifySignature } from '../trust/signatures.ts';
+import { secretsEqual } from '../trust/compare.ts';
 
 /** Who the request is about; the contacts module provides it, or nobody when the flow does not identify. */
 export type Identification = { ok: true; contact: ContactView | null; how: string } | { ok: false; reason: string };
@@ -38,11 +38,6 @@ function header(req: IncomingRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Constant-time comparison of two strings of any length (hashing first equalises the lengths). */
-function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
-
 function checkBasic(req: IncomingRequest, expected: { username: string; password: string }): boolean {
   const value = header(req, 'authorization') ?? '';
   const match = /^Basic\s+(.+)$/i.exec(value);
@@ -51,8 +46,8 @@ function checkBasic(req: IncomingRequest, expected: { username: string; password
   const user = colon === -1 ? '' : decoded.slice(0, colon);
   const pass = colon === -1 ? '' : decoded.slice(colon + 1);
   // evaluate both comparisons always: the answer must not reveal which part was wrong
-  const userOk = safeEqual(user, expected.username);
-  const passOk = safeEqual(pass, expected.password);
+  const userOk = secretsEqual(user, expected.username);
+  const passOk = secretsEqual(pass, expected.password);
   return match !== null && userOk && passOk;
 }
 
@@ -91,7 +86,9 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   const finish = async (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]): Promise<Answer> => {
     Object.assign(log, { outcome, reason, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
     try {
-      await ctx.store.commitLog(log, execution, journal);
+      // an accepted async request commits its log row and its queued execution together: that is the job
+      if (outcome === 'accepted' && execution) await ctx.store.commitAccepted(log, execution);
+      else await ctx.store.commitLog(log, execution, journal);
     } catch {
       ctx.metrics.request(flow.id, 503);
       return json(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
@@ -161,33 +158,24 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
     finishedAt: null,
     error: null,
   };
-  return flow.mode === 'async' ? acceptAsync(ctx, flow, log, execution, scope, bindings) : runSync(ctx, flow, log, execution, scope, bindings, finish);
+  return flow.mode === 'async' ? acceptAsync(ctx, flow, log, execution, scope, bindings, finish) : runSync(ctx, flow, log, execution, scope, bindings, finish);
 }
 
-async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, execution: ExecutionRecord, scope: Scope, bindings: Record<string, unknown>): Promise<Answer> {
+/** Records the request's outcome with its execution and answers; the one way from an answer to a commit. */
+type Finish = (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]) => Promise<Answer>;
+
+async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, execution: ExecutionRecord, scope: Scope, bindings: Record<string, unknown>, finish: Finish): Promise<Answer> {
   let answer: Answer;
   try {
     answer = await flow.response(scope, bindings);
   } catch (err) {
-    answer = json(500, { error: 'the flow could not render its response' });
-    Object.assign(log, { outcome: 'failed', reason: `response: ${(err as Error).message}`, status: 500, executionId: null });
-    await ctx.store.commitLog(log).catch(() => undefined);
-    ctx.metrics.request(flow.id, 500);
-    return answer;
+    log.executionId = null;
+    return finish(json(500, { error: 'the flow could not render its response' }), 'failed', `response: ${(err as Error).message}`);
   }
-  Object.assign(log, { outcome: 'accepted', status: answer.status, durationMs: ctx.now().getTime() - Date.parse(log.receivedAt) });
-  try {
-    await ctx.store.commitAccepted(log, execution);
-  } catch {
-    ctx.metrics.request(flow.id, 503);
-    return json(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
-  }
-  ctx.metrics.request(flow.id, answer.status);
-  ctx.notifyWorker();
-  return answer;
+  const sent = await finish(answer, 'accepted', null, execution);
+  if (sent === answer) ctx.notifyWorker();
+  return sent;
 }
-
-type Finish = (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]) => Promise<Answer>;
 
 /**
  * Sync: the caller gets the first `respond` (later steps go on), or, when the run ends without one, 200 with the

@@ -1,11 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { secretsEqual } from '../trust/compare.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Store, LogOutcome } from '../store/types.ts';
 import type { FlowTable } from './flow-table.ts';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';
-  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
+  return secretsEqual(given, token);
 }
 
 /** The admin API under /api: webhook log, executions with their journal, flows. Off unless admin.token is set. */

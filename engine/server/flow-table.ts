@@ -1,11 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { secretsEqual } from '../trust/compare.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 
 export type RouteMatch = { flow: CompiledFlow; tokenOk: boolean; logPath: string } | undefined;
-
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
 
 /**
  * The live routes. Fastify cannot remove routes once started, so one catch-all route asks this table, and a reload
@@ -46,7 +42,7 @@ export class FlowTable {
     const cut = normalised.lastIndexOf('/');
     const parent = this.routes.get(normalised.slice(0, cut) || '/');
     if (parent?.auth.token) {
-      return { flow: parent, tokenOk: sameSecret(normalised.slice(cut + 1), parent.auth.token), logPath: `${parent.route}/[token]` };
+      return { flow: parent, tokenOk: secretsEqual(normalised.slice(cut + 1), parent.auth.token), logPath: `${parent.route}/[token]` };
     }
     return undefined;
   }
