@@ -71,16 +71,40 @@ function compileUncached(source: string, limits: ExpressionLimits): CompiledExpr
   } catch (err) {
     throw toExpressionError(err, source);
   }
+  const evaluate = async (scope: unknown, bindings?: Record<string, unknown>) => {
+    try {
+      return normalise(await compiled.evaluate(scope, bindings));
+    } catch (err) {
+      throw toExpressionError(err, source);
+    }
+  };
+  const path = plainPath(source);
+  if (!path) return { source, evaluate };
   return {
     source,
-    async evaluate(scope, bindings) {
-      try {
-        return normalise(await compiled.evaluate(scope, bindings));
-      } catch (err) {
-        throw toExpressionError(err, source);
+    // most expressions are plain property paths (vars.name, body.phone): read them directly, with JSONata's result,
+    // and leave the rest (mapping over arrays) to JSONata itself
+    evaluate(scope, bindings) {
+      let node = scope;
+      for (const key of path) {
+        if (Array.isArray(node)) return evaluate(scope, bindings);
+        if (node === null || typeof node !== 'object') return Promise.resolve(undefined);
+        node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
       }
+      return Promise.resolve(node);
     },
   };
+}
+
+const PLAIN_PATH = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+// words that JSONata reads as literals or operators, not as field names
+const RESERVED = new Set(['true', 'false', 'null', 'and', 'or', 'in']);
+
+function plainPath(source: string): string[] | undefined {
+  const trimmed = source.trim();
+  if (!PLAIN_PATH.test(trimmed)) return undefined;
+  const keys = trimmed.split('.');
+  return keys.some((key) => RESERVED.has(key)) ? undefined : keys;
 }
 
 /** JSONata returns arrays tagged as sequences; callers and JSON serialisation want plain values. */

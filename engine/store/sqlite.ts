@@ -351,7 +351,10 @@ function toJournal(row: Row): JournalEntry {
 }
 
 /** One canonical ISO form, so that text order is time order in every comparison the store makes. */
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 function iso(value: string, field: string): string {
+  if (CANONICAL_TIME.test(value)) return value; // already what toISOString() writes: the common case, no parse
   const time = new Date(value);
   if (Number.isNaN(time.getTime())) throw new Error(`${field} is not a valid time: ${JSON.stringify(value)}`);
   return time.toISOString();
