@@ -9,6 +9,6 @@ export function normalisePhone(input: unknown, defaultCountry?: string): PhoneCh
   if (text === '') return { ok: false, reason: 'no phone number given' };
   const parsed = parsePhoneNumberFromString(text, defaultCountry ? { defaultCountry: defaultCountry as CountryCode } : undefined);
   if (!parsed) return { ok: false, reason: `"${text}" is not a phone number${defaultCountry ? '' : ' (national formats need identify.defaultCountry)'}` };
-  if (!parsed.isValid()) return { ok: false, reason: `"${text}" is not a valid phone number for ${parsed.country ?? 'its country code'}` };
+  if (!parsed.isValid()) return { ok: false, reason: `"${text}" is not a valid phone number for ${parsed.country ?? `country code +${parsed.countryCallingCode}`}` };
   return { ok: true, e164: parsed.number };
 }

@@ -97,6 +97,9 @@ export function compileFlow(
       problems.push({ path: ['trigger', 'auth', 'signature', 'preset'], message: 'the twilio preset signs the public URL: set server.publicUrl in hooks.config.yaml' });
     }
   }
+  if (flow.map && !flow.identify) {
+    problems.push({ path: ['map'], message: '`map:` writes contact fields, so the flow needs `identify:` to know whose', at: { key: true } });
+  }
   if (flow.map && config.strictFields) {
     for (const field of Object.keys(flow.map)) {
       if (!(field in config.fields)) {

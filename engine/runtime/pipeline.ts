@@ -1,6 +1,6 @@
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { Answer, ContactView, Scope, StepServices } from '../steps/types.ts';
+import type { Answer, Scope, StepServices } from '../steps/types.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome, Store } from '../store/types.ts';
 import type { IncomingRequest } from './incoming.ts';
 import type { Metrics } from './metrics.ts';
@@ -10,15 +10,12 @@ import { evaluateParams, executionBindings, requestVars, scopeOf } from './scope
 import { runSteps, type RunResult } from './interpreter.ts';
 import { verifySignature } from '../trust/signatures.ts';
 import { secretsEqual } from '../trust/compare.ts';
-
-/** Who the request is about; the contacts module provides it, or nobody when the flow does not identify. */
-export type Identification = { ok: true; contact: ContactView | null; how: string } | { ok: false; reason: string };
+import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
 
 export interface EngineContext {
   config: EngineConfig;
   store: Store;
   services(flow: CompiledFlow, executionId: string): StepServices;
-  identify?(flow: CompiledFlow, scope: Scope, bindings: Record<string, unknown>): Promise<Identification>;
   /** wakes the async worker after a job is committed */
   notifyWorker(): void;
   metrics: Metrics;
@@ -83,8 +80,10 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
     log.body = redactSecrets(req.rawBody.subarray(0, LOG_BODY_LIMIT).toString('utf8'), flow.secrets);
   }
 
+  // problems that did not stop the request (a mapped value that does not fit its field): kept in the log entry
+  let notes: string | null = null;
   const finish = async (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]): Promise<Answer> => {
-    Object.assign(log, { outcome, reason, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
+    Object.assign(log, { outcome, reason: reason ?? notes, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
     try {
       // an accepted async request commits its log row and its queued execution together: that is the job
       if (outcome === 'accepted' && execution) await ctx.store.commitAccepted(log, execution);
@@ -131,15 +130,23 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   } catch (err) {
     return finish(json(500, { error: 'the flow could not read this request' }), 'failed', `params: ${(err as Error).message}`);
   }
-  if (ctx.identify && (flow.identify || flow.map.length > 0)) {
-    const who = await ctx.identify(flow, scope, bindings);
-    if (!who.ok) {
-      log.identification = 'rejected';
-      return reject(422, who.reason);
+  if (flow.identify) {
+    try {
+      const who = await identifyContact(flow, scope, bindings, ctx);
+      if (!who.ok) {
+        log.identification = 'rejected';
+        return reject(422, who.reason);
+      }
+      log.identification = who.how;
+      if (who.contact) {
+        const mapped = flow.map.length > 0 ? await mapFields(flow, who.contact, scope, bindings, ctx, log.id) : undefined;
+        if (mapped?.problems.length) notes = mapped.problems.join('; ');
+        scope.contact = contactView(mapped?.contact ?? who.contact);
+        log.contactId = who.contact.id;
+      }
+    } catch (err) {
+      return finish(json(503, { error: 'the contact could not be stored; try again' }, { 'retry-after': '1' }), 'failed', `contacts: ${(err as Error).message}`);
     }
-    scope.contact = who.contact;
-    log.contactId = who.contact?.id ?? null;
-    log.identification = who.how;
   }
   input.vars = { ...scope.vars };
   input.contactId = scope.contact?.id ?? null;

@@ -76,6 +76,33 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'contacts and their field changes',
+    sql: `
+      CREATE TABLE contacts (
+        id         TEXT PRIMARY KEY,
+        phone      TEXT UNIQUE,
+        email      TEXT UNIQUE,
+        fields     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      -- old and new value of every field change, for the events that report them
+      CREATE TABLE contact_field_changes (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        contact_id TEXT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        field      TEXT NOT NULL,
+        old_value  TEXT,
+        new_value  TEXT,
+        changed_at TEXT NOT NULL,
+        log_id     TEXT
+      );
+      CREATE INDEX contact_field_changes_contact ON contact_field_changes (contact_id, id);
+      -- a contact's last webhooks
+      CREATE INDEX webhook_log_contact ON webhook_log (contact_id, received_at, id) WHERE contact_id IS NOT NULL;
+    `,
+  },
 ];
 
 /**

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Batcher } from './batcher.ts';
 import { migrate } from './sqlite-schema.ts';
-import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, Store } from './types.ts';
+import type { Contact, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Store } from './types.ts';
 
 /** Rows as bound to and read from SQLite (snake_case columns, JSON as text, booleans as 0/1). */
 type Row = Record<string, unknown>;
@@ -135,6 +135,7 @@ export class SqliteStore implements Store {
     const where: string[] = [];
     const params: Row = { limit: Math.floor(query.limit) };
     if (query.flowId !== undefined) (where.push('flow_id = @flowId'), (params.flowId = query.flowId));
+    if (query.contactId !== undefined) (where.push('contact_id = @contactId'), (params.contactId = query.contactId));
     if (query.status !== undefined) (where.push('status = @status'), (params.status = query.status));
     if (query.outcome !== undefined) (where.push('outcome = @outcome'), (params.outcome = query.outcome));
     if (query.since !== undefined) (where.push('received_at >= @since'), (params.since = iso(query.since, 'since')));
@@ -178,6 +179,62 @@ export class SqliteStore implements Store {
       this.ensureOpen();
     }
     return logs;
+  }
+
+  async findContact(by: { id?: string; phone?: string; email?: string }): Promise<Contact | undefined> {
+    this.settle();
+    const row = by.id !== undefined ? this.sql.contactById.get(by.id) : by.phone !== undefined ? this.sql.contactByPhone.get(by.phone) : by.email !== undefined ? this.sql.contactByEmail.get(by.email) : undefined;
+    return row && toContact(row);
+  }
+
+  async createContact(contact: { id: string; phone: string; email: string | null }, at: string): Promise<{ contact: Contact; created: boolean }> {
+    this.settle();
+    const time = iso(at, 'at');
+    // the unique phone and email decide who wins a race; the loser reads the winner's contact
+    const created = this.sql.insertContact.run({ ...contact, at: time }).changes === 1;
+    const row = this.sql.contactByPhone.get(contact.phone) ?? (contact.email !== null ? this.sql.contactByEmail.get(contact.email) : undefined);
+    if (!row) throw new Error('the contact could not be created or found');
+    return { contact: toContact(row), created };
+  }
+
+  async setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null): Promise<FieldChange[]> {
+    this.settle();
+    const time = iso(at, 'at');
+    const write = this.db.transaction((): FieldChange[] => {
+      const row = this.sql.contactById.get(contactId);
+      if (!row) throw new Error(`no contact ${contactId}`);
+      const current = JSON.parse(row.fields as string) as Record<string, unknown>;
+      const changes: FieldChange[] = [];
+      for (const [field, value] of Object.entries(fields)) {
+        if (JSON.stringify(current[field]) === JSON.stringify(value)) continue;
+        changes.push({ contactId, field, oldValue: current[field] ?? null, newValue: value, changedAt: time, logId });
+        current[field] = value;
+      }
+      if (changes.length === 0) return changes;
+      this.sql.updateContactFields.run({ id: contactId, fields: JSON.stringify(current), at: time });
+      for (const c of changes) {
+        this.sql.insertFieldChange.run({ contactId, field: c.field, oldValue: JSON.stringify(c.oldValue), newValue: JSON.stringify(c.newValue), at: time, logId });
+      }
+      return changes;
+    });
+    return write.immediate();
+  }
+
+  async listContacts(query: { phone?: string; email?: string; limit: number }): Promise<Contact[]> {
+    this.settle();
+    return this.sql.listContacts.all({ phone: query.phone ?? null, email: query.email ?? null, limit: Math.max(1, Math.floor(query.limit)) }).map(toContact);
+  }
+
+  async fieldChanges(contactId: string, limit: number): Promise<FieldChange[]> {
+    this.settle();
+    return this.sql.fieldChanges.all({ contactId, limit: Math.max(1, Math.floor(limit)) }).map((row) => ({
+      contactId: row.contact_id as string,
+      field: row.field as string,
+      oldValue: JSON.parse(row.old_value as string),
+      newValue: JSON.parse(row.new_value as string),
+      changedAt: row.changed_at as string,
+      logId: row.log_id as string | null,
+    }));
   }
 
   async close(): Promise<void> {
@@ -227,6 +284,17 @@ function prepare(db: Database.Database) {
     finish: s(`UPDATE executions SET status = @status, error = @error, finished_at = @finishedAt, lease_until = NULL WHERE id = @id`),
     updateLog: s(`UPDATE webhook_log SET outcome = @outcome, status = @status, reason = @reason, duration_ms = @durationMs WHERE id = @id`),
     getLog: s('SELECT * FROM webhook_log WHERE id = ?'),
+    contactById: s('SELECT * FROM contacts WHERE id = ?'),
+    contactByPhone: s('SELECT * FROM contacts WHERE phone = ?'),
+    contactByEmail: s('SELECT * FROM contacts WHERE email = ?'),
+    insertContact: s(`INSERT INTO contacts (id, phone, email, fields, created_at, updated_at) VALUES (@id, @phone, @email, '{}', @at, @at)
+      ON CONFLICT DO NOTHING`),
+    updateContactFields: s('UPDATE contacts SET fields = @fields, updated_at = @at WHERE id = @id'),
+    insertFieldChange: s(`INSERT INTO contact_field_changes (contact_id, field, old_value, new_value, changed_at, log_id)
+      VALUES (@contactId, @field, @oldValue, @newValue, @at, @logId)`),
+    listContacts: s(`SELECT * FROM contacts WHERE (@phone IS NULL OR phone = @phone) AND (@email IS NULL OR email = @email)
+      ORDER BY created_at DESC, id DESC LIMIT @limit`),
+    fieldChanges: s('SELECT * FROM contact_field_changes WHERE contact_id = @contactId ORDER BY id DESC LIMIT @limit'),
     getExecution: s('SELECT * FROM executions WHERE id = ?'),
     journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
     queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
@@ -352,6 +420,17 @@ function toJournal(row: Row): JournalEntry {
 
 /** One canonical ISO form, so that text order is time order in every comparison the store makes. */
 const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function toContact(row: Row): Contact {
+  return {
+    id: row.id as string,
+    phone: row.phone as string | null,
+    email: row.email as string | null,
+    fields: JSON.parse(row.fields as string),
+    createdAt: row.created_at as string,
+    updatedAt: row.updated_at as string,
+  };
+}
 
 function iso(value: string, field: string): string {
   if (CANONICAL_TIME.test(value)) return value; // already what toISOString() writes: the common case, no parse
