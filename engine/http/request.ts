@@ -30,6 +30,9 @@ export interface OutgoingResult {
   body: unknown;
   error?: HttpError;
   durationMs: number;
+  /** the URL asked for (query included), redacted: no userinfo, fragment or query values; absent when it was not valid */
+  url?: string;
+  /** the URL of the last hop, redacted the same way: differs from `url` after redirects */
   finalUrl?: string;
 }
 
@@ -191,17 +194,37 @@ function redirected(current: Prepared, status: number, next: URL): Prepared {
   return { method, url: next, headers, body };
 }
 
+/**
+ * Guards are built once per address policy (in practice once per config: every step of an engine passes the same
+ * allowPrivateNetworks and allowList), not once per request. Bounded, in case policies keep changing (reloads).
+ */
+const guards = new Map<string, AddressGuard>();
+const GUARD_CACHE_LIMIT = 64;
+
+function guardFor(policy: { allowPrivateNetworks: boolean; allowList: string[] }): AddressGuard {
+  const key = JSON.stringify([policy.allowPrivateNetworks, policy.allowList]);
+  let guard = guards.get(key);
+  if (!guard) {
+    guard = new AddressGuard({ allowPrivateNetworks: policy.allowPrivateNetworks, allowList: [...policy.allowList] });
+    if (guards.size >= GUARD_CACHE_LIMIT) guards.delete(guards.keys().next().value!);
+    guards.set(key, guard);
+  }
+  return guard;
+}
+
 /** Sends one outgoing request, following redirects; every failure comes back as `error`, never as an exception. */
 export async function sendRequest(req: OutgoingRequest): Promise<OutgoingResult> {
   const started = performance.now();
   let status: number | undefined;
   let headers: Record<string, string> = {};
   let current: Prepared | undefined;
+  let asked: string | undefined;
   const finish = (result: Partial<OutgoingResult>): OutgoingResult => ({
     ok: false,
     status,
     headers,
     body: null,
+    url: asked,
     finalUrl: current && redactUrl(current.url.href),
     ...result,
     durationMs: Math.round(performance.now() - started),
@@ -211,7 +234,8 @@ export async function sendRequest(req: OutgoingRequest): Promise<OutgoingResult>
   let guard: AddressGuard;
   try {
     current = prepare(req);
-    guard = new AddressGuard(req);
+    asked = redactUrl(current.url.href);
+    guard = guardFor(req);
   } catch (err) {
     return err instanceof RequestProblem ? fail(err.kind, err.message) : fail('BadRequest', (err as Error).message);
   }

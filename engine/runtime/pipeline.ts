@@ -252,7 +252,8 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
       outcome = 'failed';
       reason = result.error;
     } else {
-      answer = answered ?? json(200, { execution: execution.id, status: result.status, steps: scope.steps });
+      // the step results go back to the caller: the flow's secrets are taken out, as they are from the journal
+      answer = answered ?? json(200, redactSecrets({ execution: execution.id, status: result.status, steps: scope.steps }, flow.secrets));
     }
   } else {
     answer = first as Answer;

@@ -1,9 +1,9 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { ExecutionRecord } from '../store/types.ts';
 import type { EngineContext } from './pipeline.ts';
-import type { ContactView } from '../steps/types.ts';
+import type { ContactView, Scope } from '../steps/types.ts';
 import { executionBindings, scopeOf } from './scope.ts';
-import { runSteps } from './interpreter.ts';
+import { runSteps, type RunResult } from './interpreter.ts';
 import { redactSecrets } from './redact.ts';
 
 export interface WorkerOptions {
@@ -90,22 +90,8 @@ export class Worker {
       return;
     }
     const renew = setInterval(() => void store.renewLease(execution.id, this.options.leaseMs).catch((err) => this.options.onError(err, execution)), this.options.leaseMs / 3);
-    const started = this.ctx.now();
     try {
-      const contact = execution.input.contactId && this.options.contactFor ? await this.options.contactFor(execution.input.contactId) : null;
-      const result = await runSteps(flow, {
-        executionId: execution.id,
-        scope: scopeOf(execution.input, contact),
-        bindings: executionBindings(execution.id, flow),
-        services: this.ctx.services(flow, execution.id),
-        journal: await store.journal(execution.id),
-        now: this.ctx.now,
-        onStep: (entry) => store.appendJournal(redactSecrets(entry, flow.secrets)),
-        respond: () => undefined,
-      });
-      const finished = this.ctx.now();
-      await store.finishExecution(execution.id, result.status, result.error, finished.toISOString());
-      this.ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
+      await runExecution(this.ctx, flow, execution, this.options.contactFor);
     } catch (err) {
       // a storage failure: the lease runs out and the execution is claimed again, resuming from its journal
       this.options.onError(err, execution);
@@ -113,4 +99,34 @@ export class Worker {
       clearInterval(renew);
     }
   }
+}
+
+/**
+ * Runs (or resumes) one claimed execution to its end: steps already in its journal are replayed, the rest run, each
+ * journaled before the next; then the execution is marked finished. The worker and `hooks test` both run this.
+ */
+export async function runExecution(
+  ctx: EngineContext,
+  flow: CompiledFlow,
+  execution: ExecutionRecord,
+  contactFor?: (contactId: string) => Promise<ContactView | null>,
+): Promise<{ result: RunResult; scope: Scope }> {
+  const { store } = ctx;
+  const started = ctx.now();
+  const contact = execution.input.contactId && contactFor ? await contactFor(execution.input.contactId) : null;
+  const scope = scopeOf(execution.input, contact);
+  const result = await runSteps(flow, {
+    executionId: execution.id,
+    scope,
+    bindings: executionBindings(execution.id, flow),
+    services: ctx.services(flow, execution.id),
+    journal: await store.journal(execution.id),
+    now: ctx.now,
+    onStep: (entry) => store.appendJournal(redactSecrets(entry, flow.secrets)),
+    respond: () => undefined,
+  });
+  const finished = ctx.now();
+  await store.finishExecution(execution.id, result.status, result.error, finished.toISOString());
+  ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
+  return { result, scope };
 }

@@ -1,11 +1,32 @@
 import type { Http } from '../types/flow.ts';
-import type { StepDefinition } from './types.ts';
-import type { HttpError } from '../http/request.ts';
+import type { Scope, StepDefinition } from './types.ts';
+import type { CompiledTemplate } from '../expr/template.ts';
+import { redactUrl, type HttpError } from '../http/request.ts';
 import { parseDuration } from '../expr/duration.ts';
 import { isTemplateString } from '../expr/template.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 export const DEFAULT_FAILURE_VAR = 'last_webhook_failure';
+
+/** What an http step leaves at steps.<id>, and in its journal entry. */
+export interface HttpStepResult {
+  ok: boolean;
+  status: number | null;
+  headers: Record<string, string>;
+  body: unknown;
+  error: HttpError | null;
+  /** the call as made: URL redacted (no userinfo, fragment or query values, no ${env:} secrets) */
+  request: {
+    method: string | null;
+    url: string | null;
+    /** only when redirects led elsewhere */
+    finalUrl?: string;
+    durationMs: number;
+  };
+}
+
+/** A field that could not be rendered: the step fails with BadRequest instead of failing the execution. */
+class RenderProblem extends Error {}
 
 /**
  * `http`: an outgoing request. Failures never stop the flow: the result carries { ok: false, error: { kind, message } }
@@ -27,17 +48,41 @@ export const httpStep: StepDefinition<Http> = {
     const failureVar = spec.onError ?? DEFAULT_FAILURE_VAR;
     const { http } = ctx.config;
 
+    const render = async (field: string, template: CompiledTemplate, scope: Scope, bindings: Record<string, unknown>) => {
+      try {
+        return await template(scope, bindings);
+      } catch (err) {
+        throw new RenderProblem(`${field} could not be rendered: ${(err as Error).message}`);
+      }
+    };
+
     return {
       id,
       kind: 'http',
       async run({ scope, bindings, services }) {
-        const renderedHeaders = (await headers(scope, bindings)) as Record<string, unknown>;
+        const vars: Record<string, unknown> = {};
+        let rendered: { method?: string; url?: string; query: unknown; headers: Record<string, string>; body: unknown };
+        try {
+          rendered = {
+            method: stringOrUndefined(await render('method', method, scope, bindings))?.trim().toUpperCase(),
+            url: stringOrUndefined(await render('url', url, scope, bindings)),
+            query: await render('query', query, scope, bindings),
+            headers: headerValues(await render('headers', headers, scope, bindings)),
+            body: body ? await render('body', body, scope, bindings) : undefined,
+          };
+        } catch (err) {
+          if (!(err instanceof RenderProblem)) throw err;
+          const error: HttpError = { kind: 'BadRequest', message: err.message };
+          const result: HttpStepResult = { ok: false, status: null, headers: {}, body: null, error, request: { method: null, url: null, durationMs: 0 } };
+          return { result, vars: { [failureVar]: error } };
+        }
+
         const response = await services.http(id, {
-          method: stringOrUndefined(await method(scope, bindings))?.toUpperCase(),
-          url: stringOrUndefined(await url(scope, bindings)),
-          query: (await query(scope, bindings)) as Record<string, unknown>,
-          headers: Object.fromEntries(Object.entries(renderedHeaders).map(([k, v]) => [k, String(v ?? '')])),
-          body: body ? await body(scope, bindings) : undefined,
+          method: rendered.method,
+          url: rendered.url,
+          query: rendered.query as Record<string, unknown>,
+          headers: rendered.headers,
+          body: rendered.body,
           bodyType: spec.bodyType ?? 'json',
           responseType: spec.responseType ?? 'json',
           timeoutMs,
@@ -46,31 +91,39 @@ export const httpStep: StepDefinition<Http> = {
           allowPrivateNetworks: http.allowPrivateNetworks,
           allowList: http.allowList,
         });
-        const result: { ok: boolean; status: number | null; headers: Record<string, string>; body: unknown; error: HttpError | null } = {
+        const askedUrl = response.url ?? (rendered.url ? redactUrl(rendered.url) : null);
+        const result: HttpStepResult = {
           ok: response.ok,
           status: response.status ?? null,
-          headers: response.headers,
-          body: response.body,
+          headers: response.headers ?? {},
+          body: response.body ?? null,
           error: response.error ?? null,
+          request: {
+            method: rendered.method ?? null,
+            url: askedUrl,
+            ...(response.finalUrl && response.finalUrl !== askedUrl ? { finalUrl: response.finalUrl } : {}),
+            durationMs: response.durationMs ?? 0,
+          },
         };
-        const vars: Record<string, unknown> = {};
+
         if (result.ok) {
+          // Every path is tried: the ones that find something are saved, the others are named in one KeyError.
           const answer = { status: result.status, headers: result.headers, body: result.body };
+          const missing: string[] = [];
           for (const [name, expression] of saves) {
             let value: unknown;
             try {
               value = await expression.evaluate(answer, bindings);
             } catch (err) {
-              result.ok = false;
-              result.error = { kind: 'KeyError', message: `save.${name}: ${(err as Error).message}` };
-              break;
+              missing.push(`save.${name} ("${expression.source}"): ${(err as Error).message}`);
+              continue;
             }
-            if (value === undefined) {
-              result.ok = false;
-              result.error = { kind: 'KeyError', message: `save.${name}: "${expression.source}" found nothing in the answer` };
-              break;
-            }
-            vars[name] = value;
+            if (value === undefined) missing.push(`save.${name} ("${expression.source}") found nothing in the answer`);
+            else vars[name] = value;
+          }
+          if (missing.length > 0) {
+            result.ok = false;
+            result.error = { kind: 'KeyError', message: missing.join('; ') };
           }
         }
         if (result.error) vars[failureVar] = result.error;
@@ -81,6 +134,18 @@ export const httpStep: StepDefinition<Http> = {
 };
 
 function stringOrUndefined(value: unknown): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  return String(value);
+  if (value === undefined || value === null) return undefined;
+  const text = String(value);
+  return text.trim() === '' ? undefined : text;
+}
+
+/** Header values as text; a header whose template gave nothing (undefined or null) is not sent. */
+function headerValues(rendered: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof rendered !== 'object' || rendered === null) return out;
+  for (const [name, value] of Object.entries(rendered)) {
+    if (value === undefined || value === null) continue;
+    out[name] = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  }
+  return out;
 }
