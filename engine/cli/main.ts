@@ -4,6 +4,9 @@ import { formatProblem } from '../schema/problem.ts';
 import { validateCommand } from './validate.ts';
 import { serveCommand } from './serve.ts';
 import { logsCommand } from './logs.ts';
+import { testCommand } from './test.ts';
+import { planCommand } from './plan.ts';
+import { graphCommand } from './graph.ts';
 
 export interface CommandContext {
   args: string[];
@@ -22,6 +25,9 @@ const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
   validate: validateCommand,
   logs: logsCommand,
+  test: testCommand,
+  plan: planCommand,
+  graph: graphCommand,
 };
 
 const USAGE = `usage: hooks <command> [--config hooks.config.yaml] [options]

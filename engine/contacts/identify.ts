@@ -94,3 +94,11 @@ export async function mapFields(
 export function contactView(contact: Contact): ContactView {
   return { id: contact.id, userNs: contact.id, phone: contact.phone, email: contact.email, fields: contact.fields };
 }
+
+/** How executions find their contact again: by id, as the view expressions see. */
+export function contactFinder(store: Store): (contactId: string) => Promise<ContactView | null> {
+  return async (id) => {
+    const contact = await store.findContact({ id });
+    return contact ? contactView(contact) : null;
+  };
+}

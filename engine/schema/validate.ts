@@ -8,9 +8,12 @@ const addFormats = require('ajv-formats') as (ajv: Ajv2020) => Ajv2020;
 
 export const flowSchema = require('../../schemas/flow.schema.json') as Record<string, unknown>;
 export const configSchema = require('../../schemas/config.schema.json') as Record<string, unknown>;
+export const flowTestsSchema = require('../../schemas/flow-tests.schema.json') as Record<string, unknown>;
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true });
 addFormats(ajv);
+// the tests file refers to the flow schema's definitions
+ajv.addSchema(flowSchema);
 const validators = new Map<object, ValidateFunction>();
 
 function validatorFor(schema: object): ValidateFunction {

@@ -1,0 +1,76 @@
+import type { EngineConfig } from '../config/load.ts';
+import type { CompiledFlow } from '../flow/compiled.ts';
+import type { EngineContext } from '../runtime/pipeline.ts';
+import type { StepServices } from '../steps/types.ts';
+import type { Store } from '../store/types.ts';
+import type { Test } from '../types/flow.ts';
+import type { HttpError, OutgoingResult } from '../http/request.ts';
+import { sendRequest } from '../http/request.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import { Metrics } from '../runtime/metrics.ts';
+import { RateLimiter } from '../trust/rate-limit.ts';
+
+/** The clock every flow test runs on: results do not depend on the day the tests run. */
+export const TEST_CLOCK = new Date('2026-01-01T09:00:00.000Z');
+
+export interface CapturedMessage {
+  stepId: string;
+  channel: string;
+  [field: string]: string | undefined;
+}
+
+export interface Harness {
+  ctx: EngineContext;
+  store: Store;
+  sent: CapturedMessage[];
+  /** problems with the test itself (an http step without a mock) */
+  problems: string[];
+}
+
+/**
+ * A throw-away engine for one test: an in-memory store, a fixed clock, counting ids, http steps answered by the
+ * test's mocks (or really sent with `real: true`), and channel messages captured instead of sent.
+ */
+export async function createHarness(config: EngineConfig, flow: CompiledFlow, test: Test): Promise<Harness> {
+  const store = await openSqliteStore(':memory:', { now: () => TEST_CLOCK });
+  const sent: CapturedMessage[] = [];
+  const problems: string[] = [];
+  const counters = new Map<string, number>();
+  const mocks = test.mocks ?? {};
+
+  const services: StepServices = {
+    async http(stepId, request): Promise<OutgoingResult> {
+      const mock = mocks[stepId];
+      if (mock?.real) return sendRequest(request);
+      if (!mock) {
+        problems.push(`http step "${stepId}" has no mock in this test: add mocks.${stepId} with status and body, an error, or real: true`);
+        return { ok: false, headers: {}, body: null, error: { kind: 'BadRequest', message: 'no mock in this test' }, durationMs: 0 };
+      }
+      if (mock.error) return { ok: false, headers: {}, body: null, error: { kind: mock.error.kind, message: mock.error.message ?? `mocked ${mock.error.kind}` } as HttpError, durationMs: 0 };
+      const status = mock.status ?? 200;
+      const ok = status >= 200 && status < 300;
+      const headers = Object.fromEntries(Object.entries(mock.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      return { ok, status, headers, body: mock.body ?? null, error: ok ? undefined : { kind: 'BadResponse', message: `server answered ${status}` }, durationMs: 0 };
+    },
+    async send(stepId, { channel, message }) {
+      sent.push({ stepId, channel, ...message });
+      return { messageId: `msg_test${sent.length}`, providerId: null, status: 'captured' };
+    },
+  };
+
+  const ctx: EngineContext = {
+    config,
+    store,
+    metrics: new Metrics(),
+    limiter: new RateLimiter(),
+    services: () => services,
+    notifyWorker: () => undefined,
+    now: () => TEST_CLOCK,
+    newId: (prefix) => {
+      const n = (counters.get(prefix) ?? 0) + 1;
+      counters.set(prefix, n);
+      return `${prefix}_test${n}`;
+    },
+  };
+  return { ctx, store, sent, problems };
+}
