@@ -10,6 +10,7 @@ import { evaluateParams, executionBindings, requestVars, scopeOf } from './scope
 import { runSteps, type RunResult } from './interpreter.ts';
 import { verifySignature } from '../trust/signatures.ts';
 import { secretsEqual } from '../trust/compare.ts';
+import type { RateLimiter } from '../trust/rate-limit.ts';
 import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
 
 export interface EngineContext {
@@ -19,6 +20,7 @@ export interface EngineContext {
   /** wakes the async worker after a job is committed */
   notifyWorker(): void;
   metrics: Metrics;
+  limiter: RateLimiter;
   now(): Date;
   newId(prefix: string): string;
 }
@@ -53,9 +55,20 @@ function checkBasic(req: IncomingRequest, expected: { username: string; password
  * then the sync run or the async enqueue. Every request that reaches a flow ends in the webhook log; an answered
  * async request has its log row and its job committed before the answer leaves.
  */
-export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest): Promise<Answer> {
+export interface WebhookOptions {
+  /** this request replays a logged one: it was verified then, so auth, signature, dedupe and rate limit are skipped */
+  replayOf?: string;
+  /** the id of the log entry this request gets (default: a new one) */
+  logId?: string;
+}
+
+/** How long a copy of a delivery waits for the first copy's answer before it is told to retry. */
+const DUPLICATE_WAIT_MS = 10_000;
+
+export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, options: WebhookOptions = {}): Promise<Answer> {
+  const trusted = options.replayOf !== undefined;
   const log: LogEntry = {
-    id: ctx.newId('log'),
+    id: options.logId ?? ctx.newId('log'),
     receivedAt: req.receivedAt.toISOString(),
     flowId: flow.id,
     revision: flow.revision,
@@ -73,7 +86,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
     contactId: null,
     identification: null,
     duplicateOf: null,
-    replayOf: null,
+    replayOf: options.replayOf ?? null,
   };
   if (req.rawBody && req.rawBody.length > 0) {
     log.bodyTruncated = req.rawBody.length > LOG_BODY_LIMIT;
@@ -102,14 +115,18 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   if (!flow.methods.includes(req.method)) {
     return reject(405, `method ${req.method} not allowed`, { allow: flow.methods.join(', ') });
   }
-  if (flow.auth.basic && !checkBasic(req, flow.auth.basic)) {
+  if (flow.rateLimit && !trusted) {
+    const taken = ctx.limiter.take(flow.id, flow.rateLimit.max, flow.rateLimit.perMs, ctx.now().getTime());
+    if (!taken.ok) return reject(429, `rate limit of ${flow.rateLimit.max} per ${flow.rateLimit.perMs / 1000} s reached`, { 'retry-after': String(taken.retryAfterSeconds) });
+  }
+  if (flow.auth.basic && !trusted && !checkBasic(req, flow.auth.basic)) {
     return reject(401, 'basic auth failed', { 'www-authenticate': `Basic realm="${flow.id}", charset="UTF-8"` }, 'unauthorized');
   }
   const limit = flow.bodyLimit ?? ctx.config.server.bodyLimit;
   if (req.rawBody && req.rawBody.length > limit) return reject(413, `body of ${req.rawBody.length} bytes is over the limit of ${limit}`);
   const parsed = parseBody(req.rawBody, header(req, 'content-type'), flow.accept);
   if (!parsed.ok) return reject(parsed.status, parsed.reason);
-  if (flow.auth.signature) {
+  if (flow.auth.signature && !trusted) {
     const verdict = verifySignature(flow.auth.signature, {
       rawBody: req.rawBody ?? Buffer.alloc(0),
       headers: req.headers,
@@ -125,47 +142,86 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   const input = { request, vars: requestVars(req.query, parsed.body), contactId: null as string | null };
   const scope = scopeOf(input, null);
   const bindings = executionBindings(executionId, flow);
+  let dedupeKey: string | undefined;
   try {
     await evaluateParams(flow, scope, bindings);
+    if (flow.dedupe && !trusted) dedupeKey = keyText(await flow.dedupe.key.evaluate(scope, bindings));
   } catch (err) {
     return finish(json(500, { error: 'the flow could not read this request' }), 'failed', `params: ${(err as Error).message}`);
   }
-  if (flow.identify) {
-    try {
-      const who = await identifyContact(flow, scope, bindings, ctx);
-      if (!who.ok) {
-        log.identification = 'rejected';
-        return reject(422, who.reason);
-      }
-      log.identification = who.how;
-      if (who.contact) {
-        const mapped = flow.map.length > 0 ? await mapFields(flow, who.contact, scope, bindings, ctx, log.id) : undefined;
-        if (mapped?.problems.length) notes = mapped.problems.join('; ');
-        scope.contact = contactView(mapped?.contact ?? who.contact);
-        log.contactId = who.contact.id;
-      }
-    } catch (err) {
-      return finish(json(503, { error: 'the contact could not be stored; try again' }, { 'retry-after': '1' }), 'failed', `contacts: ${(err as Error).message}`);
+  if (dedupeKey !== undefined) {
+    const duplicate = await firstDelivery(ctx, flow, dedupeKey, log.id);
+    if (duplicate) {
+      log.duplicateOf = duplicate.firstLogId;
+      const answer = duplicate.answer ?? json(409, { error: 'the first copy of this delivery is still being processed; retry later' }, { 'retry-after': '5' });
+      return finish(answer, 'duplicate', `duplicate of ${duplicate.firstLogId}`);
     }
+    // the first copy: later copies get its answer, unless it failed, when the sender's retry must run again
+    const answer = await runFirst();
+    const remember = answer.status < 300 ? ctx.store.recordDeliveryAnswer(flow.id, dedupeKey, answer) : ctx.store.releaseDelivery(flow.id, dedupeKey);
+    await remember.catch(() => undefined);
+    return answer;
   }
-  input.vars = { ...scope.vars };
-  input.contactId = scope.contact?.id ?? null;
-  log.executionId = executionId;
-  const execution: ExecutionRecord = {
-    id: executionId,
-    flowId: flow.id,
-    revision: flow.revision,
-    logId: log.id,
-    mode: flow.mode,
-    status: 'queued',
-    input,
-    attempts: 0,
-    createdAt: log.receivedAt,
-    startedAt: null,
-    finishedAt: null,
-    error: null,
-  };
-  return flow.mode === 'async' ? acceptAsync(ctx, flow, log, execution, scope, bindings, finish) : runSync(ctx, flow, log, execution, scope, bindings, finish);
+  return runFirst();
+
+  async function runFirst(): Promise<Answer> {
+    if (flow.identify) {
+      try {
+        const who = await identifyContact(flow, scope, bindings, ctx);
+        if (!who.ok) {
+          log.identification = 'rejected';
+          return reject(422, who.reason);
+        }
+        log.identification = who.how;
+        if (who.contact) {
+          const mapped = flow.map.length > 0 ? await mapFields(flow, who.contact, scope, bindings, ctx, log.id) : undefined;
+          if (mapped?.problems.length) notes = mapped.problems.join('; ');
+          scope.contact = contactView(mapped?.contact ?? who.contact);
+          log.contactId = who.contact.id;
+        }
+      } catch (err) {
+        return finish(json(503, { error: 'the contact could not be stored; try again' }, { 'retry-after': '1' }), 'failed', `contacts: ${(err as Error).message}`);
+      }
+    }
+    input.vars = { ...scope.vars };
+    input.contactId = scope.contact?.id ?? null;
+    log.executionId = executionId;
+    const execution: ExecutionRecord = {
+      id: executionId,
+      flowId: flow.id,
+      revision: flow.revision,
+      logId: log.id,
+      mode: flow.mode,
+      status: 'queued',
+      input,
+      attempts: 0,
+      createdAt: log.receivedAt,
+      startedAt: null,
+      finishedAt: null,
+      error: null,
+    };
+    return flow.mode === 'async' ? acceptAsync(ctx, flow, log, execution, scope, bindings, finish) : runSync(ctx, flow, log, execution, scope, bindings, finish);
+  }
+}
+
+function keyText(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * Claims a dedupe key for this request. The first copy gets undefined and runs; a copy gets the first one's log
+ * entry and, waiting for it a little when the first is still running, its answer.
+ */
+async function firstDelivery(ctx: EngineContext, flow: CompiledFlow, key: string, logId: string): Promise<{ firstLogId: string; answer: Answer | null } | undefined> {
+  const deadline = Date.now() + DUPLICATE_WAIT_MS;
+  for (;;) {
+    const now = ctx.now();
+    const claim = await ctx.store.claimDelivery(flow.id, key, logId, now.toISOString(), new Date(now.getTime() + flow.dedupe!.windowMs).toISOString());
+    if (claim.first) return undefined;
+    if (claim.answer || Date.now() >= deadline) return { firstLogId: claim.firstLogId, answer: claim.answer };
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Records the request's outcome with its execution and answers; the one way from an answer to a commit. */

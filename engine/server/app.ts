@@ -73,6 +73,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => (deps.ready() ? { status: 'ready', flows: flows.list().length } : reply.code(503).send({ status: 'starting' })));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await ctx.metrics.render()));
-  adminApi(app, { token: config.admin.token, store: ctx.store, flows });
+  adminApi(app, { token: config.admin.token, store: ctx.store, flows, ctx });
   return app;
 }

@@ -103,6 +103,22 @@ export const migrations: Migration[] = [
       CREATE INDEX webhook_log_contact ON webhook_log (contact_id, received_at, id) WHERE contact_id IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'dedupe keys',
+    sql: `
+      -- one row per delivery key and flow: the first delivery's log entry and answer, until the window ends
+      CREATE TABLE deliveries (
+        flow_id      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        first_log_id TEXT NOT NULL,
+        answer       TEXT,
+        expires_at   TEXT NOT NULL,
+        PRIMARY KEY (flow_id, key)
+      );
+      CREATE INDEX deliveries_expiry ON deliveries (expires_at);
+    `,
+  },
 ];
 
 /**

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Batcher } from './batcher.ts';
 import { migrate } from './sqlite-schema.ts';
-import type { Contact, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Store } from './types.ts';
+import type { Contact, DeliveryClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Store } from './types.ts';
 
 /** Rows as bound to and read from SQLite (snake_case columns, JSON as text, booleans as 0/1). */
 type Row = Record<string, unknown>;
@@ -173,12 +173,35 @@ export class SqliteStore implements Store {
       await yieldToEventLoop();
       this.ensureOpen();
     }
+    this.sql.sweepDeliveries.run({ now: this.now().toISOString() });
     // finished executions only: their journal goes with them (ON DELETE CASCADE); queued and running ones stay
     while (this.sql.sweepExecutions.run({ cutoff, limit: SWEEP_SLICE }).changes === SWEEP_SLICE) {
       await yieldToEventLoop();
       this.ensureOpen();
     }
     return logs;
+  }
+
+  async claimDelivery(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DeliveryClaim> {
+    this.settle();
+    const claim = this.db.transaction((): DeliveryClaim => {
+      // a key whose window ended is free again
+      this.sql.expireDelivery.run({ flowId, key, now: iso(now, 'now') });
+      if (this.sql.insertDelivery.run({ flowId, key, logId, expiresAt: iso(expiresAt, 'expiresAt') }).changes === 1) return { first: true, firstLogId: logId, answer: null };
+      const row = this.sql.getDelivery.get({ flowId, key })!;
+      return { first: false, firstLogId: row.first_log_id as string, answer: row.answer === null ? null : JSON.parse(row.answer as string) };
+    });
+    return claim.immediate();
+  }
+
+  async recordDeliveryAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void> {
+    this.settle();
+    this.sql.answerDelivery.run({ flowId, key, answer: JSON.stringify(answer) });
+  }
+
+  async releaseDelivery(flowId: string, key: string): Promise<void> {
+    this.settle();
+    this.sql.releaseDelivery.run({ flowId, key });
   }
 
   async findContact(by: { id?: string; phone?: string; email?: string }): Promise<Contact | undefined> {
@@ -284,6 +307,13 @@ function prepare(db: Database.Database) {
     finish: s(`UPDATE executions SET status = @status, error = @error, finished_at = @finishedAt, lease_until = NULL WHERE id = @id`),
     updateLog: s(`UPDATE webhook_log SET outcome = @outcome, status = @status, reason = @reason, duration_ms = @durationMs WHERE id = @id`),
     getLog: s('SELECT * FROM webhook_log WHERE id = ?'),
+    expireDelivery: s('DELETE FROM deliveries WHERE flow_id = @flowId AND key = @key AND expires_at <= @now'),
+    insertDelivery: s(`INSERT INTO deliveries (flow_id, key, first_log_id, expires_at) VALUES (@flowId, @key, @logId, @expiresAt)
+      ON CONFLICT DO NOTHING`),
+    getDelivery: s('SELECT first_log_id, answer FROM deliveries WHERE flow_id = @flowId AND key = @key'),
+    releaseDelivery: s('DELETE FROM deliveries WHERE flow_id = @flowId AND key = @key'),
+    sweepDeliveries: s('DELETE FROM deliveries WHERE expires_at <= @now'),
+    answerDelivery: s('UPDATE deliveries SET answer = @answer WHERE flow_id = @flowId AND key = @key'),
     contactById: s('SELECT * FROM contacts WHERE id = ?'),
     contactByPhone: s('SELECT * FROM contacts WHERE phone = ?'),
     contactByEmail: s('SELECT * FROM contacts WHERE email = ?'),

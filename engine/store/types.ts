@@ -101,6 +101,15 @@ export interface FieldChange {
   logId: string | null;
 }
 
+/** The first delivery of a dedupe key: later copies within the window get its answer. */
+export interface DeliveryClaim {
+  /** true: this request is the first and must run; false: a copy of `firstLogId` */
+  first: boolean;
+  firstLogId: string;
+  /** the first delivery's answer, once it has one */
+  answer: { status: number; headers: Record<string, string>; body: unknown } | null;
+}
+
 export interface Store {
   /** the async answer's promise: the log row and the queued execution are committed together, or neither is */
   commitAccepted(log: LogEntry, execution: ExecutionRecord): Promise<void>;
@@ -123,6 +132,14 @@ export interface Store {
   queueDepth(): Promise<number>;
   /** deletes log entries and finished executions older than the cut-off; returns how many log entries went */
   sweep(olderThan: string): Promise<number>;
+  /**
+   * Claims a dedupe key for a log entry, atomically: the first request within the window gets `first: true`; every
+   * other one learns which entry was first and, once recorded, its answer.
+   */
+  claimDelivery(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DeliveryClaim>;
+  recordDeliveryAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void>;
+  /** forgets a key whose first delivery failed, so that the sender's retry runs again */
+  releaseDelivery(flowId: string, key: string): Promise<void>;
   findContact(by: { id?: string; phone?: string; email?: string }): Promise<Contact | undefined>;
   /**
    * Creates a contact with this phone unless one holds it already (or the email), and returns the contact that does:
