@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { WebhookDefinition } from '@octokit/webhooks-examples';
 import { Webhook } from 'standardwebhooks';
 import { startTestEngine, type TestEngine } from './support/engine.ts';
+import { runHooks } from './support/cli.ts';
 
 const examples = createRequire(import.meta.url)('@octokit/webhooks-examples') as WebhookDefinition[];
 const GITHUB_SECRET = 'gh-secret-for-tests';
@@ -172,6 +173,27 @@ describe('trusting callers', () => {
     const [a, b] = await Promise.all([entry.executionId, replay.execution].map(async (id) => (await engine.admin(`/api/executions/${id}`)).body));
     expect(b.input.vars).toEqual(a.input.vars);
     expect(b.input.request.body).toEqual(a.input.request.body);
+  });
+
+  it('hooks replay asks the running engine; --dry-run shows what would happen and does nothing', async () => {
+    await engine.request('/hooks/github', { method: 'POST', body: githubBody, headers: githubHeaders('d-cli') });
+    const [entry] = await logs('github', 1);
+    const config = ['--config', `${engine.dir}/hooks.config.yaml`];
+    const env = { GITHUB_SECRET, SW_SECRET, URL_TOKEN };
+    const dry = await runHooks(['replay', String(entry.id), '--dry-run', ...config], { env });
+    expect(dry.code).toBe(0);
+    expect(dry.out.split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^dry run of ${entry.id} on flow github \\(revision [0-9a-f]{12}\\): nothing is sent or stored$`)),
+      'answer: 202 {"delivery":"d-cli","execution":"ex_test1"}',
+      'steps: note',
+    ]);
+    expect((await logs('github', 1))[0].id).toBe(entry.id); // the dry run stored nothing
+
+    const real = await runHooks(['replay', String(entry.id), '--url', engine.url, ...config], { env });
+    expect(real.code).toBe(0);
+    expect(real.out).toMatch(new RegExp(`^replayed ${entry.id} as log_\\w+ \\(execution ex_\\w+\\): answered 202$`));
+    expect((await logs('github', 1))[0]).toMatchObject({ replayOf: entry.id });
+    expect(await runHooks(['replay', 'log_nope', '--url', engine.url, ...config], { env })).toMatchObject({ code: 1, err: 'hooks replay: no such log entry' });
   });
 
   it('fails a runaway expression in bounded time while other requests are served', async () => {

@@ -23,6 +23,8 @@ export interface Harness {
   ctx: EngineContext;
   store: Store;
   sent: CapturedMessage[];
+  /** every outgoing request an http step made or, in a dry run, would have made */
+  calls: { stepId: string; method: string; url: string }[];
   /** problems with the test itself (an http step without a mock) */
   problems: string[];
 }
@@ -31,17 +33,20 @@ export interface Harness {
  * A throw-away engine for one test: an in-memory store, a fixed clock, counting ids, http steps answered by the
  * test's mocks (or really sent with `real: true`), and channel messages captured instead of sent.
  */
-export async function createHarness(config: EngineConfig, flow: CompiledFlow, test: Test): Promise<Harness> {
+export async function createHarness(config: EngineConfig, flow: CompiledFlow, test: Test, options: { dryRun?: boolean } = {}): Promise<Harness> {
   const store = await openSqliteStore(':memory:', { now: () => TEST_CLOCK });
   const sent: CapturedMessage[] = [];
   const problems: string[] = [];
+  const calls: Harness['calls'] = [];
   const counters = new Map<string, number>();
   const mocks = test.mocks ?? {};
 
   const services: StepServices = {
     async http(stepId, request): Promise<OutgoingResult> {
       const mock = mocks[stepId];
+      calls.push({ stepId, method: request.method ?? 'GET', url: request.url ?? '' });
       if (mock?.real) return sendRequest(request);
+      if (!mock && options.dryRun) return { ok: false, headers: {}, body: null, error: { kind: 'BadRequest', message: 'dry run: not sent' }, durationMs: 0 };
       if (!mock) {
         problems.push(`http step "${stepId}" has no mock in this test: add mocks.${stepId} with status and body, an error, or real: true`);
         return { ok: false, headers: {}, body: null, error: { kind: 'BadRequest', message: 'no mock in this test' }, durationMs: 0 };
@@ -72,5 +77,5 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
       return `${prefix}_test${n}`;
     },
   };
-  return { ctx, store, sent, problems };
+  return { ctx, store, sent, calls, problems };
 }

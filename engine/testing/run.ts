@@ -72,7 +72,7 @@ async function requestOf(flow: CompiledFlow, test: Test, harness: Harness): Prom
 }
 
 /** Runs what the request left to do: queued async executions, and sync steps still running after `respond`. */
-async function finishWork(harness: Harness, flow: CompiledFlow): Promise<void> {
+export async function finishWork(harness: Harness, flow: CompiledFlow): Promise<void> {
   const { store, ctx } = harness;
   for (const execution of await store.claimExecutions(100, 60_000, ctx.now())) await runExecution(ctx, flow, execution, contactFinder(store));
   for (let i = 0; i < 500 && (await store.queueDepth()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
