@@ -5,6 +5,7 @@ import { validateCommand } from './validate.ts';
 import { serveCommand } from './serve.ts';
 import { logsCommand } from './logs.ts';
 import { testCommand } from './test.ts';
+import { replayCommand } from './replay.ts';
 import { planCommand } from './plan.ts';
 import { graphCommand } from './graph.ts';
 
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   validate: validateCommand,
   logs: logsCommand,
   test: testCommand,
+  replay: replayCommand,
   plan: planCommand,
   graph: graphCommand,
 };
