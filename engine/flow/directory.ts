@@ -55,31 +55,38 @@ export function displayPath(file: string, cwd = process.cwd()): string {
 }
 
 /**
- * Loads many files and applies the rules that span files: flow ids and routes are unique. When two files claim one
- * id or route, the first keeps it (in `keep` order: the live one during a reload, else path order) and the other fails.
+ * The rule that spans files: flow ids and routes are unique. `take` claims both for a flow, or returns the problem
+ * to report at the clashing file's id or route when another flow already holds one of them.
  */
-export async function loadFlowFiles(files: string[], config: EngineConfig, env: NodeJS.ProcessEnv = process.env, keep: (a: CompiledFlow, b: CompiledFlow) => number = () => 0): Promise<FileOutcome[]> {
+export class UniqueFlows {
+  private readonly ids = new Map<string, CompiledFlow>();
+  private readonly routes = new Map<string, CompiledFlow>();
+
+  take(flow: CompiledFlow, positions: FlowPositions): Problem | undefined {
+    const byId = this.ids.get(flow.id);
+    const byRoute = this.routes.get(flow.route);
+    if (byId) return { ...positions.id, message: `flow id "${flow.id}" is already used by ${byId.file}; flow ids are unique across the flows directory` };
+    if (byRoute) return { ...positions.route, message: `route "${flow.route}" is already served by ${byRoute.file} (flow "${byRoute.id}"); give this flow another trigger.path` };
+    this.ids.set(flow.id, flow);
+    this.routes.set(flow.route, flow);
+    return undefined;
+  }
+}
+
+/** Loads many files; when two claim one id or route, the first in path order keeps it and the other fails. */
+export async function loadFlowFiles(files: string[], config: EngineConfig, env: NodeJS.ProcessEnv = process.env): Promise<FileOutcome[]> {
   const outcomes: FileOutcome[] = await mapLimited(files, LOAD_CONCURRENCY, async (file) => {
     const result = await loadFlowFile(file, displayPath(file), config, env);
     return result.ok ? { file, flow: result.flow, positions: result.positions, problems: [] } : { file, problems: result.problems };
   });
-  const loaded = outcomes.filter((o) => o.flow).sort((a, b) => keep(a.flow!, b.flow!));
-  const ids = new Map<string, CompiledFlow>();
-  const routes = new Map<string, CompiledFlow>();
-  for (const outcome of loaded) {
-    const flow = outcome.flow!;
-    const byId = ids.get(flow.id);
-    const byRoute = routes.get(flow.route);
-    if (byId || byRoute) {
-      const message = byId
-        ? `flow id "${flow.id}" is already used by ${byId.file}; flow ids are unique across the flows directory`
-        : `route "${flow.route}" is already served by ${byRoute!.file} (flow "${byRoute!.id}"); give this flow another trigger.path`;
-      outcome.problems.push({ ...(byId ? outcome.positions!.id : outcome.positions!.route), message });
+  const unique = new UniqueFlows();
+  for (const outcome of outcomes) {
+    if (!outcome.flow) continue;
+    const clash = unique.take(outcome.flow, outcome.positions!);
+    if (clash) {
+      outcome.problems.push(clash);
       outcome.flow = undefined;
-      continue;
     }
-    ids.set(flow.id, flow);
-    routes.set(flow.route, flow);
   }
   return outcomes;
 }

@@ -1,32 +1,79 @@
 import { secretsEqual } from '../trust/compare.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
+import type { FlowFileStatus } from '../flow/reload.ts';
 
 export type RouteMatch = { flow: CompiledFlow; tokenOk: boolean; logPath: string } | undefined;
+
+/** One consistent set of live flows: built whole, then swapped in by one assignment. */
+interface Snapshot {
+  generation: number;
+  routes: Map<string, CompiledFlow>;
+  ids: Map<string, CompiledFlow>;
+  files: FlowFileStatus[];
+}
+
+/**
+ * Revisions kept per flow id, newest last. A queued async execution runs on the revision it was accepted under; the
+ * store cannot tell us which revisions still have queued work, so we keep the last few of every flow (removed flows
+ * included). An execution outliving that many newer revisions runs on the current version instead.
+ */
+export const REVISIONS_PER_FLOW = 8;
 
 /**
  * The live routes. Fastify cannot remove routes once started, so one catch-all route asks this table, and a reload
  * swaps the whole table in one assignment: a request sees either the old set of flows or the new one.
  */
 export class FlowTable {
-  private routes = new Map<string, CompiledFlow>();
-  /** every revision still wanted: async executions run on the revision they were accepted under */
+  private live: Snapshot = { generation: 0, routes: new Map(), ids: new Map(), files: [] };
+  /** every revision still wanted, by id@revision; per id in load order for eviction */
   private readonly revisions = new Map<string, CompiledFlow>();
+  private readonly history = new Map<string, string[]>();
 
-  replace(flows: CompiledFlow[]): void {
-    const next = new Map<string, CompiledFlow>();
+  /** Swaps in a new set of flows (and, from the reloader, the status of every flow file). */
+  replace(flows: CompiledFlow[], files?: FlowFileStatus[]): void {
+    const routes = new Map<string, CompiledFlow>();
+    const ids = new Map<string, CompiledFlow>();
     for (const flow of flows) {
-      next.set(flow.route, flow);
-      this.revisions.set(`${flow.id}@${flow.revision}`, flow);
+      routes.set(flow.route, flow);
+      ids.set(flow.id, flow);
+      this.remember(flow);
     }
-    this.routes = next;
+    this.live = { generation: this.live.generation + 1, routes, ids, files: files ?? flows.map(statusOf) };
+  }
+
+  private remember(flow: CompiledFlow): void {
+    const key = `${flow.id}@${flow.revision}`;
+    if (this.revisions.get(key) === flow) return;
+    this.revisions.set(key, flow);
+    const keys = this.history.get(flow.id) ?? [];
+    const at = keys.indexOf(key);
+    if (at !== -1) keys.splice(at, 1);
+    keys.push(key);
+    while (keys.length > REVISIONS_PER_FLOW) this.revisions.delete(keys.shift()!);
+    this.history.set(flow.id, keys);
+  }
+
+  /** how many table swaps so far: one per applied reload */
+  get generation(): number {
+    return this.live.generation;
   }
 
   list(): CompiledFlow[] {
-    return [...this.routes.values()];
+    return [...this.live.routes.values()];
+  }
+
+  /** every flow file and what became of it in the last reload, including files that failed */
+  files(): FlowFileStatus[] {
+    return this.live.files;
+  }
+
+  /** compiled revisions held in memory */
+  get revisionsKept(): number {
+    return this.revisions.size;
   }
 
   byId(id: string): CompiledFlow | undefined {
-    return this.list().find((flow) => flow.id === id);
+    return this.live.ids.get(id);
   }
 
   /** the revision an execution was accepted under, else the flow's current version */
@@ -36,14 +83,19 @@ export class FlowTable {
 
   /** Finds the flow of a path. A flow with a URL token is served at <route>/<token>; the token never reaches the log. */
   match(path: string): RouteMatch {
+    const { routes } = this.live;
     const normalised = path.length > 1 ? path.replace(/\/+$/, '') : path;
-    const exact = this.routes.get(normalised);
+    const exact = routes.get(normalised);
     if (exact) return { flow: exact, tokenOk: !exact.auth.token, logPath: normalised };
     const cut = normalised.lastIndexOf('/');
-    const parent = this.routes.get(normalised.slice(0, cut) || '/');
+    const parent = routes.get(normalised.slice(0, cut) || '/');
     if (parent?.auth.token) {
       return { flow: parent, tokenOk: secretsEqual(normalised.slice(cut + 1), parent.auth.token), logPath: `${parent.route}/[token]` };
     }
     return undefined;
   }
+}
+
+function statusOf(flow: CompiledFlow): FlowFileStatus {
+  return { file: flow.file, id: flow.id, route: flow.route, revision: flow.revision, loadedAt: null, status: 'ok', lastError: null, flow };
 }
