@@ -7,10 +7,11 @@ import { prepareEmail, SmtpDriver } from './smtp.ts';
 import { missingTwilioSettings } from './twilio-client.ts';
 import { prepareSms, TwilioSmsDriver } from './twilio-sms.ts';
 import { prepareCall, TwilioVoiceDriver } from './twilio-voice.ts';
-import { ChannelError, type ChannelConfig, type ChannelDriver, type DriverOptions, type OutgoingMessage } from './types.ts';
+import { ChannelError, type AddressKind, type ChannelConfig, type ChannelDriver, type DriverOptions, type OutgoingMessage } from './types.ts';
 
 export {
   ChannelError,
+  type AddressKind,
   type ChannelConfig,
   type ChannelDriver,
   type ChannelErrorOptions,
@@ -24,6 +25,13 @@ export { SmtpDriver } from './smtp.ts';
 export { TwilioSmsDriver } from './twilio-sms.ts';
 export { TwilioVoiceDriver, sayTwiml, escapeXml } from './twilio-voice.ts';
 
+/** Plain outbox channels with a conventional name check messages like the driver the name stands for. */
+const STAND_INS: Record<string, { check: (message: OutgoingMessage) => OutgoingMessage; address: AddressKind }> = {
+  sms: { check: prepareSms, address: 'phone' },
+  voice: { check: (message) => prepareCall(message).message, address: 'phone' },
+  email: { check: prepareEmail, address: 'email' },
+};
+
 /** '' and whitespace-only settings (an unset ${env:X:-}) count as missing. */
 function setting(value: string | undefined): string | undefined {
   const trimmed = typeof value === 'string' ? value.trim() : '';
@@ -34,12 +42,14 @@ function setting(value: string | undefined): string | undefined {
  * Builds the driver for one configured channel. Falls back to the outbox driver (keeping the channel name and
  * the real driver's message checks) when a Twilio channel lacks accountSid/authToken or its sender, or an smtp
  * channel lacks url or from. Malformed settings that are present (an accountSid that is not AC + 32 hex digits,
- * a baseUrl or SMTP url that is not a URL, an unknown driver) throw a ChannelError with code 'config'.
+ * a baseUrl or SMTP url that is not a URL, an unknown driver) throw a ChannelError with code 'config'. A plain
+ * outbox channel named sms, voice or email (the channels of an engine without a channels section) applies the
+ * checks of twilio-sms, twilio-voice or smtp.
  */
 export function createDriver(channel: string, config: ChannelConfig, options: DriverOptions = {}): ChannelDriver {
   const canInitiate = config.canInitiate ?? true;
-  const outbox = (reason: string | undefined, check?: (message: OutgoingMessage) => OutgoingMessage) =>
-    new OutboxDriver({ channel, canInitiate, reason, check, onOutbox: options.onOutbox });
+  const outbox = (reason: string | undefined, check?: (message: OutgoingMessage) => OutgoingMessage, address?: AddressKind) =>
+    new OutboxDriver({ channel, canInitiate, reason, check, address, onOutbox: options.onOutbox });
   const twilio = {
     channel,
     canInitiate,
@@ -49,28 +59,33 @@ export function createDriver(channel: string, config: ChannelConfig, options: Dr
     messagingServiceSid: setting(config.messagingServiceSid),
     baseUrl: setting(config.baseUrl),
     timeoutMs: options.timeoutMs,
+    statusCallback: setting(options.statusCallback),
   };
   try {
     switch (config.driver) {
       case 'twilio-sms': {
         const missing = missingTwilioSettings(twilio, false);
-        if (missing) return outbox(missing, prepareSms);
+        if (missing) return outbox(missing, prepareSms, 'phone');
         return new TwilioSmsDriver(twilio);
       }
       case 'twilio-voice': {
         const missing = missingTwilioSettings(twilio, true);
-        if (missing) return outbox(missing, (message) => prepareCall(message).message);
+        if (missing) return outbox(missing, (message) => prepareCall(message).message, 'phone');
         return new TwilioVoiceDriver({ ...twilio, from: twilio.from as string });
       }
       case 'smtp': {
         const url = setting(config.url);
         const from = setting(config.from);
-        if (!url) return outbox('SMTP url not set', prepareEmail);
-        if (!from) return outbox('from not set', prepareEmail);
+        if (!url) return outbox('SMTP url not set', prepareEmail, 'email');
+        if (!from) return outbox('from not set', prepareEmail, 'email');
         return new SmtpDriver({ channel, canInitiate, url, from, timeoutMs: options.timeoutMs });
       }
-      case 'outbox':
-        return outbox(undefined);
+      case 'outbox': {
+        // the channels an engine without a channels section has (sms, voice, email) refuse what their real drivers
+        // would: a development setup should not accept "12345" as a phone number
+        const standIn = STAND_INS[channel];
+        return standIn ? outbox(undefined, standIn.check, standIn.address) : outbox(undefined);
+      }
       default:
         throw new ChannelError(`unknown driver ${JSON.stringify((config as { driver?: unknown }).driver)}`, {
           transient: false,

@@ -5,7 +5,7 @@
  * development exactly as in production.
  */
 import { randomUUID } from 'node:crypto';
-import { ChannelError, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
+import { ChannelError, type AddressKind, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
 
 export interface OutboxSettings {
   channel: string;
@@ -14,6 +14,8 @@ export interface OutboxSettings {
   reason?: string;
   /** The real driver's message check; throws a ChannelError for a message the real driver would refuse. */
   check?: (message: OutgoingMessage) => OutgoingMessage;
+  /** What recipients are: the real driver's kind (phone for Twilio, email for smtp); default any. */
+  address?: AddressKind;
   onOutbox?: (channel: string, message: OutgoingMessage) => void;
 }
 
@@ -38,6 +40,7 @@ export class OutboxDriver implements ChannelDriver {
   readonly canInitiate: boolean;
   readonly description: string;
   readonly reason?: string;
+  readonly address: AddressKind;
   private readonly check: (message: OutgoingMessage) => OutgoingMessage;
   private readonly onOutbox: (channel: string, message: OutgoingMessage) => void;
 
@@ -46,8 +49,13 @@ export class OutboxDriver implements ChannelDriver {
     this.canInitiate = settings.canInitiate ?? true;
     this.reason = settings.reason;
     this.check = settings.check ?? requireRecipient;
+    this.address = settings.address ?? 'any';
     this.onOutbox = settings.onOutbox ?? printLine;
     this.description = settings.reason ? `outbox (${settings.reason})` : 'outbox';
+  }
+
+  prepare(message: OutgoingMessage): OutgoingMessage {
+    return this.check(message);
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {

@@ -72,6 +72,7 @@ export class SmtpDriver implements ChannelDriver {
   readonly channel: string;
   readonly canInitiate: boolean;
   readonly description: string;
+  readonly address = 'email' as const;
   private readonly transport: Transporter;
   private readonly from: string;
   private readonly secrets: string[];
@@ -102,6 +103,10 @@ export class SmtpDriver implements ChannelDriver {
       socketTimeout: Math.max(timeout, 30_000),
     } as Parameters<typeof nodemailer.createTransport>[0]);
     this.description = `smtp (${safeUrl(settings.url)}, from ${this.from})`;
+  }
+
+  prepare(message: OutgoingMessage): OutgoingMessage {
+    return prepareEmail(message);
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {

@@ -9,6 +9,8 @@ export interface TwilioSmsSettings extends TwilioClientSettings {
   from?: string;
   messagingServiceSid?: string;
   canInitiate?: boolean;
+  /** where Twilio posts status changes of messages that do not name their own statusCallback */
+  statusCallback?: string;
 }
 
 /**
@@ -29,7 +31,9 @@ export class TwilioSmsDriver implements ChannelDriver {
   readonly channel: string;
   readonly canInitiate: boolean;
   readonly description: string;
+  readonly address = 'phone' as const;
   private readonly client: TwilioClient;
+  private readonly statusCallback?: string;
   private readonly from?: string;
   private readonly messagingServiceSid?: string;
   private readonly secrets: string[];
@@ -39,6 +43,7 @@ export class TwilioSmsDriver implements ChannelDriver {
     this.canInitiate = settings.canInitiate ?? true;
     this.from = settings.from || undefined;
     this.messagingServiceSid = settings.messagingServiceSid || undefined;
+    this.statusCallback = settings.statusCallback || undefined;
     if (!this.from && !this.messagingServiceSid) {
       throw new ChannelError('twilio-sms needs from or messagingServiceSid', { transient: false, code: 'config' });
     }
@@ -48,8 +53,13 @@ export class TwilioSmsDriver implements ChannelDriver {
     this.description = `twilio-sms (${sender}${settings.baseUrl ? `, API ${safeUrl(settings.baseUrl)}` : ''})`;
   }
 
+  prepare(message: OutgoingMessage): OutgoingMessage {
+    return prepareSms(message);
+  }
+
   async send(message: OutgoingMessage): Promise<SendResult> {
     const checked = prepareSms(message);
+    const statusCallback = checked.statusCallback ?? this.statusCallback;
     try {
       const created = await this.client.messages.create({
         to: checked.to,
@@ -58,7 +68,7 @@ export class TwilioSmsDriver implements ChannelDriver {
         ...(this.messagingServiceSid ? { messagingServiceSid: this.messagingServiceSid } : {}),
         ...(checked.text ? { body: checked.text } : {}),
         ...(checked.mediaUrl ? { mediaUrl: [checked.mediaUrl] } : {}),
-        ...(checked.statusCallback ? { statusCallback: checked.statusCallback } : {}),
+        ...(statusCallback ? { statusCallback } : {}),
       });
       return { providerId: created.sid, status: String(created.status) };
     } catch (err) {

@@ -14,6 +14,8 @@ export interface TwilioVoiceSettings extends TwilioClientSettings {
   channel: string;
   from: string;
   canInitiate?: boolean;
+  /** where Twilio posts progress of calls that do not name their own statusCallback */
+  statusCallback?: string;
 }
 
 // Characters XML 1.0 does not allow at all (control characters other than tab, LF, CR; lone surrogates; U+FFFE/F).
@@ -69,7 +71,9 @@ export class TwilioVoiceDriver implements ChannelDriver {
   readonly channel: string;
   readonly canInitiate: boolean;
   readonly description: string;
+  readonly address = 'phone' as const;
   private readonly client: TwilioClient;
+  private readonly statusCallback?: string;
   private readonly from: string;
   private readonly secrets: string[];
 
@@ -78,21 +82,25 @@ export class TwilioVoiceDriver implements ChannelDriver {
     this.canInitiate = settings.canInitiate ?? true;
     if (!settings.from) throw new ChannelError('twilio-voice needs from', { transient: false, code: 'config' });
     this.from = settings.from;
+    this.statusCallback = settings.statusCallback || undefined;
     this.client = createTwilioClient(settings);
     this.secrets = twilioSecrets(settings);
     this.description = `twilio-voice (from ${this.from}${settings.baseUrl ? `, API ${safeUrl(settings.baseUrl)}` : ''})`;
   }
 
+  prepare(message: OutgoingMessage): OutgoingMessage {
+    return prepareCall(message).message;
+  }
+
   async send(message: OutgoingMessage): Promise<SendResult> {
     const { message: checked, instructions } = prepareCall(message);
+    const statusCallback = checked.statusCallback ?? this.statusCallback;
     try {
       const call = await this.client.calls.create({
         to: checked.to,
         from: this.from,
         ...instructions,
-        ...(checked.statusCallback
-          ? { statusCallback: checked.statusCallback, statusCallbackMethod: 'POST', statusCallbackEvent: CALL_STATUS_EVENTS }
-          : {}),
+        ...(statusCallback ? { statusCallback, statusCallbackMethod: 'POST', statusCallbackEvent: CALL_STATUS_EVENTS } : {}),
       });
       return { providerId: call.sid, status: String(call.status) };
     } catch (err) {

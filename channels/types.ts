@@ -74,9 +74,18 @@ export interface ChannelDriver {
   readonly outbox: boolean;
   /** For the startup message, without secrets, e.g. "twilio-sms (from +15005550006)"; describeChannels uses it. */
   readonly description?: string;
+  /** What a recipient is: a phone number (twilio-sms, twilio-voice, and the outbox standing in for them), an e-mail address, or anything. */
+  readonly address: AddressKind;
+  /**
+   * The checks `send` makes before any provider call, without sending: the message as it would go out (a phone
+   * recipient normalised to E.164), or a permanent ChannelError ('invalid-recipient', 'invalid-message').
+   */
+  prepare(message: OutgoingMessage): OutgoingMessage;
   send(message: OutgoingMessage): Promise<SendResult>;
   close?(): Promise<void>;
 }
+
+export type AddressKind = 'phone' | 'email' | 'any';
 
 /** A channel's settings as schemas/config.schema.json defines them; values already env-resolved and possibly ''. */
 export type ChannelConfig = Channel;
@@ -86,6 +95,11 @@ export interface DriverOptions {
   onOutbox?: (channel: string, message: OutgoingMessage) => void;
   /** Twilio request / SMTP connection timeout in milliseconds (default 15000). */
   timeoutMs?: number;
+  /**
+   * Twilio channels: the absolute URL Twilio posts delivery status changes to (<publicUrl><basePath>/_status/twilio),
+   * sent with every message and call that does not name its own.
+   */
+  statusCallback?: string;
 }
 
 // Shared helpers for the drivers.

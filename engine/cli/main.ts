@@ -8,6 +8,7 @@ import { testCommand } from './test.ts';
 import { replayCommand } from './replay.ts';
 import { planCommand } from './plan.ts';
 import { graphCommand } from './graph.ts';
+import { subscriptionsCommand } from './subscriptions.ts';
 
 export interface CommandContext {
   args: string[];
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   replay: replayCommand,
   plan: planCommand,
   graph: graphCommand,
+  subscriptions: subscriptionsCommand,
 };
 
 const USAGE = `usage: hooks <command> [--config hooks.config.yaml] [options]

@@ -107,6 +107,9 @@ export function compileFlow(
       }
     }
   }
+  if (trigger.path?.startsWith('/_')) {
+    problems.push({ path: ['trigger', 'path'], message: `routes starting with /_ are the engine's own (${config.server.basePath}/_status/twilio receives Twilio status callbacks); choose another path` });
+  }
   if (trigger.inbound && !config.channels[trigger.inbound.channel]) {
     problems.push({ path: ['trigger', 'inbound', 'channel'], message: `unknown channel "${trigger.inbound.channel}"; channels in the config: ${Object.keys(config.channels).join(', ') || 'none'}` });
   }

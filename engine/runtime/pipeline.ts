@@ -12,6 +12,9 @@ import { verifySignature } from '../trust/signatures.ts';
 import { secretsEqual } from '../trust/compare.ts';
 import type { RateLimiter } from '../trust/rate-limit.ts';
 import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
+import type { EventSink } from '../events/types.ts';
+import { emitSendStep, executionEvent, messageEvent, variablesEvent } from '../events/producers.ts';
+import { recordInbound } from '../messages/inbound.ts';
 
 export interface EngineContext {
   config: EngineConfig;
@@ -23,6 +26,8 @@ export interface EngineContext {
   limiter: RateLimiter;
   now(): Date;
   newId(prefix: string): string;
+  /** the engine's events: stored with one delivery per matching subscription (see engine/events) */
+  events: EventSink;
 }
 
 /** The largest body kept in the webhook log; the rest is cut and marked. */
@@ -165,6 +170,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   return runFirst();
 
   async function runFirst(): Promise<Answer> {
+    let changed: Record<string, unknown> = {};
     if (flow.identify) {
       try {
         const who = await identifyContact(flow, scope, bindings, ctx);
@@ -176,11 +182,34 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
         if (who.contact) {
           const mapped = flow.map.length > 0 ? await mapFields(flow, who.contact, scope, bindings, ctx, log.id) : undefined;
           if (mapped?.problems.length) notes = mapped.problems.join('; ');
+          if (mapped?.changes.length) {
+            const event = variablesEvent(flow.id, who.contact.id, mapped.changes, { executionId, logId: log.id });
+            changed = event.type === 'variables' ? event.variables : {};
+            void ctx.events.emit(event);
+          }
           scope.contact = contactView(mapped?.contact ?? who.contact);
           log.contactId = who.contact.id;
         }
       } catch (err) {
         return finish(json(503, { error: 'the contact could not be stored; try again' }, { 'retry-after': '1' }), 'failed', `contacts: ${(err as Error).message}`);
+      }
+    }
+    if (flow.inbound) {
+      // a message from the contact: stored, and its sender is the contact when the flow has no identify:
+      try {
+        const inbound = await recordInbound(ctx, flow, scope, bindings, log.id);
+        // a message event for a new message only (a redelivered webhook finds the message its first copy stored)
+        if (inbound && inbound.message.logId === log.id) {
+          const from = scope.contact ?? (inbound.contact && contactView(inbound.contact));
+          void ctx.events.emit(messageEvent(inbound.message, from, changed, executionId));
+        }
+        if (inbound?.contact && !scope.contact) {
+          scope.contact = contactView(inbound.contact);
+          log.contactId = inbound.contact.id;
+          log.identification = inbound.how;
+        }
+      } catch (err) {
+        return finish(json(503, { error: 'the message could not be stored; try again' }, { 'retry-after': '1' }), 'failed', `inbound message: ${(err as Error).message}`);
       }
     }
     input.vars = { ...scope.vars };
@@ -265,6 +294,7 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
     now: ctx.now,
     onStep: async (entry) => {
       const safe = redactSecrets(entry, flow.secrets);
+      void emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
       journal.push(safe);
       if (persisted) persisted = persisted.then(() => ctx.store.appendJournal(safe));
     },
@@ -292,6 +322,7 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
     execution.error = result.error;
     execution.finishedAt = ctx.now().toISOString();
     ctx.metrics.execution(flow.id, 'sync', result.status, (Date.parse(execution.finishedAt) - started.getTime()) / 1000);
+    void ctx.events.emit(executionEvent(flow.id, execution, result, started, new Date(execution.finishedAt)));
   };
   let answer: Answer;
   let outcome: LogOutcome = 'completed';

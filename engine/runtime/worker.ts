@@ -5,6 +5,7 @@ import type { ContactView, Scope } from '../steps/types.ts';
 import { executionBindings, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
 import { redactSecrets } from './redact.ts';
+import { emitSendStep, executionEvent } from '../events/producers.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -122,10 +123,16 @@ export async function runExecution(
     services: ctx.services(flow, execution.id),
     journal: await store.journal(execution.id),
     now: ctx.now,
-    onStep: (entry) => store.appendJournal(redactSecrets(entry, flow.secrets)),
+    onStep: (entry) => {
+      const safe = redactSecrets(entry, flow.secrets);
+      void emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
+      return store.appendJournal(safe);
+    },
     respond: () => undefined,
   });
   const finished = ctx.now();
+  // queued before the finish, so both land in the same group commit
+  void ctx.events.emit(executionEvent(flow.id, execution, result, started, finished));
   await store.finishExecution(execution.id, result.status, result.error, finished.toISOString());
   ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
   return { result, scope };

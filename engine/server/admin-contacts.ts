@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../store/types.ts';
 import { normalisePhone } from '../contacts/phone.ts';
 
-/** /api/contacts: find contacts by phone or e-mail; one contact with its fields, field changes and last webhooks. */
+/** /api/contacts: find contacts by phone or e-mail; one contact with its fields, field changes, last webhooks and last messages. */
 export function contactRoutes(api: FastifyInstance, store: Store): void {
   api.get('/contacts', async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
@@ -20,7 +20,11 @@ export function contactRoutes(api: FastifyInstance, store: Store): void {
     const id = (req.params as { id: string }).id;
     const contact = await store.findContact({ id });
     if (!contact) return reply.code(404).send({ error: 'no such contact' });
-    const [webhooks, changes] = await Promise.all([store.listLogs({ contactId: id, limit: 20 }), store.fieldChanges(id, 50)]);
-    return { ...contact, changes, webhooks };
+    const [webhooks, changes, messages] = await Promise.all([
+      store.listLogs({ contactId: id, limit: 20 }),
+      store.fieldChanges(id, 50),
+      store.listMessages({ contactId: id, limit: 20 }),
+    ]);
+    return { ...contact, changes, webhooks, messages };
   });
 }

@@ -2,6 +2,11 @@ import { secretsEqual } from '../trust/compare.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Store, LogOutcome } from '../store/types.ts';
 import type { FlowTable } from './flow-table.ts';
+import { contactRoutes } from './admin-contacts.ts';
+import { messageRoutes } from './admin-messages.ts';
+import { replayRoute } from './admin-replay.ts';
+import { subscriptionRoutes } from './admin-subscriptions.ts';
+import type { EngineContext } from '../runtime/pipeline.ts';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';
@@ -9,7 +14,7 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 /** The admin API under /api: webhook log, executions with their journal, flows. Off unless admin.token is set. */
-export function adminApi(app: FastifyInstance, deps: { token: string | undefined; store: Store; flows: FlowTable }): void {
+export function adminApi(app: FastifyInstance, deps: { token: string | undefined; store: Store; flows: FlowTable; ctx: EngineContext }): void {
   app.register(
     async (api) => {
       api.addHook('onRequest', async (req, reply) => {
@@ -35,6 +40,11 @@ export function adminApi(app: FastifyInstance, deps: { token: string | undefined
         return { entries, next: entries.length === limit ? entries[entries.length - 1].id : null };
       });
 
+      contactRoutes(api, deps.store);
+      messageRoutes(api, deps.store);
+      replayRoute(api, deps.ctx, deps.flows);
+      subscriptionRoutes(api, deps.ctx);
+
       api.get('/logs/:id', async (req, reply) => {
         const entry = await deps.store.getLog((req.params as { id: string }).id);
         return entry ?? reply.code(404).send({ error: 'no such log entry' });
@@ -47,8 +57,9 @@ export function adminApi(app: FastifyInstance, deps: { token: string | undefined
         return { ...execution, journal: await deps.store.journal(id) };
       });
 
+      // every flow file, including those that fail: `stale` serves the last good version, `failed` serves nothing
       api.get('/flows', async () =>
-        deps.flows.list().map((flow) => ({ id: flow.id, route: flow.route, revision: flow.revision, file: flow.file, mode: flow.mode, enabled: flow.enabled, methods: flow.methods })),
+        deps.flows.files().map(({ flow, ...file }) => ({ ...file, mode: flow?.mode ?? null, enabled: flow?.enabled ?? null, methods: flow?.methods ?? null })),
       );
     },
     { prefix: '/api' },

@@ -6,6 +6,7 @@ import type { FlowTable } from './flow-table.ts';
 import { handleWebhook } from '../runtime/pipeline.ts';
 import type { IncomingRequest } from '../runtime/incoming.ts';
 import { adminApi } from './admin.ts';
+import { statusCallbackRoute } from './status-callback.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
@@ -73,6 +74,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => (deps.ready() ? { status: 'ready', flows: flows.list().length } : reply.code(503).send({ status: 'starting' })));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await ctx.metrics.render()));
+  // <basePath>/_status/twilio: a static route, so Fastify picks it before the flows' catch-all
+  statusCallbackRoute(app, { config, store: ctx.store, now: ctx.now, events: ctx.events });
   adminApi(app, { token: config.admin.token, store: ctx.store, flows, ctx });
   return app;
 }

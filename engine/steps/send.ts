@@ -11,7 +11,10 @@ const DRIVER_FIELDS: Record<string, { needs: string[][]; allows: string[] }> = {
 
 const MESSAGE_FIELDS = ['to', 'text', 'subject', 'html', 'replyTo', 'mediaUrl', 'say', 'url', 'voice', 'language'] as const;
 
-/** `send`: a message on a configured channel. A failure fails the step (result.ok false), not the flow. */
+/**
+ * `send`: a message on a configured channel. The result is `{ ok, messageId, providerId, status, error }`; a failure
+ * (invalid recipient, channel not opened, provider refused after retries) fails the step (ok false), not the flow.
+ */
 export const sendStep: StepDefinition<Send> = {
   kind: 'send',
   compile(id, spec, path, ctx) {
@@ -48,10 +51,15 @@ export const sendStep: StepDefinition<Send> = {
           message[field] = value === undefined || value === null ? undefined : String(value);
         }
         try {
-          const sent = await services.send(id, { channel: spec.channel, message });
+          const sent = await services.send(id, { channel: spec.channel, message, contactId: scope.contact?.id ?? null });
           return { result: { ok: true, ...sent, error: null } };
         } catch (err) {
-          return { result: { ok: false, messageId: null, status: 'failed', error: { message: (err as Error).message } } };
+          // the stored message's id when there is one (an invalid number, a refused or failed send is stored too)
+          const e = err as Error & { messageId?: string | null; code?: string | number; transient?: boolean };
+          const error: Record<string, unknown> = { message: e.message };
+          if (e.code !== undefined) error.code = e.code;
+          if (typeof e.transient === 'boolean') error.transient = e.transient;
+          return { result: { ok: false, messageId: e.messageId ?? null, providerId: null, status: 'failed', error } };
         }
       },
     };

@@ -36,6 +36,8 @@ export interface Answer {
 export interface SendRequest {
   channel: string;
   message: Record<string, string | undefined>;
+  /** the execution's contact, recorded with the message */
+  contactId?: string | null;
 }
 
 export interface SendOutcome {

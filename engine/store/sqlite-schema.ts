@@ -119,6 +119,122 @@ export const migrations: Migration[] = [
       CREATE INDEX deliveries_expiry ON deliveries (expires_at);
     `,
   },
+  {
+    version: 4,
+    name: 'messages and their status changes',
+    sql: `
+      -- every message a flow sent (stored before the provider is called) and every message a contact sent in
+      CREATE TABLE messages (
+        id           TEXT PRIMARY KEY,
+        direction    TEXT NOT NULL,
+        channel      TEXT NOT NULL,
+        driver       TEXT,
+        contact_id   TEXT,
+        to_address   TEXT,
+        from_address TEXT,
+        content      TEXT NOT NULL,
+        provider_id  TEXT,
+        status       TEXT NOT NULL,
+        status_rank  INTEGER NOT NULL,
+        error        TEXT,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        flow_id      TEXT,
+        execution_id TEXT,
+        step_id      TEXT,
+        log_id       TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+      );
+      -- one message per execution step: a resumed execution finds what it already attempted
+      CREATE UNIQUE INDEX messages_step ON messages (execution_id, step_id) WHERE execution_id IS NOT NULL AND step_id IS NOT NULL;
+      -- status callbacks find their message by the provider's id
+      CREATE INDEX messages_provider ON messages (provider_id) WHERE provider_id IS NOT NULL;
+      -- newest-first listing, overall and per contact, ties in time broken by insertion order (the rowid, which
+      -- every index entry carries); the inbound check per channel
+      CREATE INDEX messages_created ON messages (created_at);
+      CREATE INDEX messages_contact ON messages (contact_id, created_at) WHERE contact_id IS NOT NULL;
+      CREATE INDEX messages_inbound ON messages (channel, contact_id, from_address) WHERE direction = 'inbound';
+      -- a redelivered inbound webhook (same provider message id on the channel) is one message
+      CREATE UNIQUE INDEX messages_inbound_provider ON messages (channel, provider_id) WHERE direction = 'inbound' AND provider_id IS NOT NULL;
+      -- every status a message went through, for the events that report them
+      CREATE TABLE message_status_changes (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        status     TEXT NOT NULL,
+        at         TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        error      TEXT
+      );
+      CREATE INDEX message_status_changes_message ON message_status_changes (message_id, id);
+    `,
+  },
+  {
+    // (version 4 is the messages migration; the list may reach a database with a gap, which `migrate` fills in order)
+    version: 5,
+    name: 'outbound events, their deliveries and attempts',
+    sql: `
+      -- one row per event that at least one subscription wanted: the payload exactly as it is sent
+      CREATE TABLE events (
+        id         TEXT PRIMARY KEY,
+        type       TEXT NOT NULL,
+        flow_id    TEXT,
+        channel    TEXT,
+        contact_id TEXT,
+        payload    TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX events_created ON events (created_at);
+      -- one row per event and subscription; the integer id is the order an ordered subscription receives them in
+      CREATE TABLE event_deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id TEXT NOT NULL,
+        event_id        TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        event_type      TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_at         TEXT NOT NULL,
+        lease_until     TEXT,
+        created_at      TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_status     INTEGER,
+        last_error      TEXT,
+        finished_at     TEXT,
+        replays         INTEGER NOT NULL DEFAULT 0
+      );
+      -- what a claim looks for: a subscription's pending deliveries that are due
+      CREATE INDEX event_deliveries_due ON event_deliveries (subscription_id, next_at, id) WHERE status = 'pending';
+      -- an ordered subscription's first pending delivery; listing, counting and replaying by status
+      CREATE INDEX event_deliveries_subscription ON event_deliveries (subscription_id, status, id);
+      CREATE INDEX event_deliveries_event ON event_deliveries (event_id);
+      CREATE INDEX event_deliveries_finished ON event_deliveries (created_at) WHERE status <> 'pending';
+      -- every attempt (and every delivery the circuit breaker held), for the health figures and the error list;
+      -- no foreign key: the retention sweep removes them on their own schedule
+      CREATE TABLE event_attempts (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id     INTEGER NOT NULL,
+        subscription_id TEXT NOT NULL,
+        event_id        TEXT NOT NULL,
+        event_type      TEXT NOT NULL,
+        attempt         INTEGER NOT NULL,
+        at              TEXT NOT NULL,
+        outcome         TEXT NOT NULL,
+        status          INTEGER,
+        duration_ms     REAL,
+        error           TEXT,
+        body            TEXT
+      );
+      CREATE INDEX event_attempts_subscription ON event_attempts (subscription_id, at);
+      CREATE INDEX event_attempts_errors ON event_attempts (subscription_id, id) WHERE outcome = 'error';
+      CREATE INDEX event_attempts_delivery ON event_attempts (delivery_id);
+      CREATE INDEX event_attempts_at ON event_attempts (at);
+      -- the last open period of each subscription's circuit breaker
+      CREATE TABLE event_breakers (
+        subscription_id TEXT PRIMARY KEY,
+        opened_at       TEXT NOT NULL,
+        open_until      TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

@@ -3,7 +3,14 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Batcher } from './batcher.ts';
 import { migrate } from './sqlite-schema.ts';
-import type { Contact, DeliveryClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Store } from './types.ts';
+import { SqliteEventTables, attemptRows, deliveryRow, eventRow, type PendingEventWrite } from './sqlite-events.ts';
+import type {
+  ClaimedEventDelivery, EventAttempt, EventBreakerRecord, EventDelivery, EventDeliveryQuery, EventDeliveryStatus, EventHealthRow, NewEventDelivery, StoredEvent,
+} from './types.ts';
+import type {
+  Contact, DeliveryClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Message, MessageQuery,
+  MessageStatusChange, MessageUpdate, NewMessage, Store,
+} from './types.ts';
 
 /** Rows as bound to and read from SQLite (snake_case columns, JSON as text, booleans as 0/1). */
 type Row = Record<string, unknown>;
@@ -17,7 +24,8 @@ type PendingWrite =
   | { kind: 'request'; log: Row; execution?: Row; journal: Row[] }
   | { kind: 'journal'; entry: Row }
   | { kind: 'finish'; finish: Row }
-  | { kind: 'outcome'; outcome: Row };
+  | { kind: 'outcome'; outcome: Row }
+  | PendingEventWrite;
 
 const FINISHED: ExecutionStatus[] = ['completed', 'failed', 'stopped'];
 // how long a write waits for another process's write transaction before failing with SQLITE_BUSY
@@ -39,6 +47,7 @@ export async function openSqliteStore(file: string, options: { now?: () => Date 
 export class SqliteStore implements Store {
   private readonly batch: Batcher<PendingWrite>;
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly eventTables: SqliteEventTables;
   private readonly listStatements = new Map<string, Statement>();
   private closed = false;
 
@@ -54,6 +63,7 @@ export class SqliteStore implements Store {
     db.pragma('foreign_keys = ON');
     migrate(db, now);
     this.sql = prepare(db);
+    this.eventTables = new SqliteEventTables(db);
     const writeBatch = db.transaction((items: PendingWrite[]) => {
       for (const item of items) {
         if (item.kind === 'request') {
@@ -62,6 +72,7 @@ export class SqliteStore implements Store {
           for (const entry of item.journal) this.sql.insertJournal.run(entry);
         } else if (item.kind === 'journal') this.sql.insertJournal.run(item.entry);
         else if (item.kind === 'finish') this.sql.finish.run(item.finish);
+        else if (item.kind === 'event' || item.kind === 'attempt') this.eventTables.write(item);
         else this.sql.updateLog.run(item.outcome);
       }
     });
@@ -267,6 +278,192 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
+  async insertMessage(message: NewMessage, at: string): Promise<{ message: Message; created: boolean }> {
+    this.settle();
+    const time = iso(at, 'at');
+    const write = this.db.transaction((): { message: Message; created: boolean } => {
+      const created = this.sql.insertMessage.run(messageRow(message, time)).changes === 1;
+      if (created) {
+        this.sql.insertStatusChange.run({ messageId: message.id, status: message.status, at: time, source: 'engine', error: message.error });
+        return { message: toMessage(this.sql.messageById.get(message.id)!), created };
+      }
+      // the unique step or inbound provider id: the message stored before stays the message
+      const existing =
+        message.executionId !== null && message.stepId !== null
+          ? this.sql.messageForStep.get({ executionId: message.executionId, stepId: message.stepId })
+          : message.providerId !== null
+            ? this.sql.inboundByProvider.get({ channel: message.channel, providerId: message.providerId })
+            : undefined;
+      if (!existing) throw new Error(`message ${message.id} could not be stored`);
+      return { message: toMessage(existing), created: false };
+    });
+    return write.immediate();
+  }
+
+  async messageForStep(executionId: string, stepId: string): Promise<Message | undefined> {
+    this.settle();
+    const row = this.sql.messageForStep.get({ executionId, stepId });
+    return row && toMessage(row);
+  }
+
+  async updateMessage(id: string, update: MessageUpdate, at: string, source: string): Promise<Message | undefined> {
+    this.settle();
+    const time = iso(at, 'at');
+    const write = this.db.transaction((): Message | undefined => {
+      const row = this.sql.messageById.get(id);
+      if (!row) return undefined;
+      const current = toMessage(row);
+      const rank = row.status_rank as number;
+      const next: Row = {
+        id,
+        to: update.to !== undefined ? update.to : current.to,
+        contactId: update.contactId !== undefined ? update.contactId : current.contactId,
+        providerId: update.providerId !== undefined ? update.providerId : current.providerId,
+        error: update.error !== undefined ? update.error : current.error,
+        attempts: update.attempts ?? current.attempts,
+        status: current.status,
+        rank,
+        at: time,
+      };
+      const newStatus = update.status !== undefined && update.status !== current.status;
+      if (newStatus) {
+        // a status that comes late (sent after delivered) is history, not the message's state
+        if (update.force || (update.statusRank ?? rank) >= rank) Object.assign(next, { status: update.status, rank: update.statusRank ?? rank });
+        this.sql.insertStatusChange.run({ messageId: id, status: update.status, at: time, source, error: update.error ?? null });
+      }
+      this.sql.updateMessage.run(next);
+      return toMessage(this.sql.messageById.get(id)!);
+    });
+    return write.immediate();
+  }
+
+  async getMessage(id: string): Promise<Message | undefined> {
+    this.settle();
+    const row = this.sql.messageById.get(id);
+    return row && toMessage(row);
+  }
+
+  async messagesByProviderId(providerId: string): Promise<Message[]> {
+    this.settle();
+    return this.sql.messagesByProvider.all(providerId).map(toMessage);
+  }
+
+  async listMessages(query: MessageQuery): Promise<Message[]> {
+    this.settle();
+    if (query.limit <= 0) return [];
+    const where: string[] = [];
+    const params: Row = { limit: Math.floor(query.limit) };
+    if (query.contactId !== undefined) (where.push('contact_id = @contactId'), (params.contactId = query.contactId));
+    if (query.channel !== undefined) (where.push('channel = @channel'), (params.channel = query.channel));
+    if (query.status !== undefined) (where.push('status = @status'), (params.status = query.status));
+    if (query.direction !== undefined) (where.push('direction = @direction'), (params.direction = query.direction));
+    if (query.before !== undefined) {
+      // keyset: strictly older than the cursor message; messages stored in the same millisecond keep their order
+      where.push('(created_at, rowid) < (SELECT created_at, rowid FROM messages WHERE id = @before)');
+      params.before = query.before;
+    }
+    const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT @limit`;
+    let statement = this.listStatements.get(sql);
+    if (!statement) this.listStatements.set(sql, (statement = this.db.prepare(sql)));
+    return statement.all(params).map(toMessage);
+  }
+
+  async messageStatusChanges(messageId: string): Promise<MessageStatusChange[]> {
+    this.settle();
+    return this.sql.statusChanges.all(messageId).map((row) => ({
+      messageId: row.message_id as string,
+      status: row.status as string,
+      at: row.at as string,
+      source: row.source as string,
+      error: row.error as string | null,
+    }));
+  }
+
+  async hasInboundMessage(channel: string, by: { contactId?: string | null; from?: string | null }): Promise<boolean> {
+    this.settle();
+    if (!by.contactId && !by.from) return false;
+    return this.sql.hasInbound.get({ channel, contactId: by.contactId ?? null, from: by.from ?? null }) !== undefined;
+  }
+
+  async addEvent(event: StoredEvent, deliveries: NewEventDelivery[]): Promise<void> {
+    this.ensureOpen();
+    const createdAt = iso(event.createdAt, 'createdAt');
+    return this.batch.add({
+      kind: 'event',
+      event: eventRow({ ...event, createdAt }),
+      deliveries: deliveries.map((d) => deliveryRow(event.id, event.type, { ...d, nextAt: iso(d.nextAt, 'nextAt') }, createdAt)),
+    });
+  }
+
+  async claimEventDeliveries(subscriptionId: string, limit: number, leaseMs: number, now: Date, ordered: boolean): Promise<ClaimedEventDelivery[]> {
+    this.settle();
+    return this.eventTables.claim(subscriptionId, limit, leaseMs, now, ordered);
+  }
+
+  async recordEventAttempt(attempt: EventAttempt, next: { status: EventDeliveryStatus; nextAt: string | null }): Promise<void> {
+    this.ensureOpen();
+    const at = iso(attempt.at, 'at');
+    return this.batch.add({ kind: 'attempt', ...attemptRows({ ...attempt, at }, { status: next.status, nextAt: next.nextAt === null ? null : iso(next.nextAt, 'nextAt') }) });
+  }
+
+  async holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string): Promise<number> {
+    this.settle();
+    return this.eventTables.hold(subscriptionId, iso(now, 'now'), iso(until, 'until'), reason);
+  }
+
+  async replayEventDeliveries(subscriptionId: string, query: { since?: string; ids?: number[] }, now: string): Promise<number> {
+    this.settle();
+    return this.eventTables.replay(subscriptionId, { ids: query.ids, since: query.since === undefined ? undefined : iso(query.since, 'since') }, iso(now, 'now'));
+  }
+
+  async listEventDeliveries(query: EventDeliveryQuery): Promise<EventDelivery[]> {
+    this.settle();
+    return this.eventTables.list(query);
+  }
+
+  async eventDeliveryCounts(subscriptionId: string): Promise<Record<EventDeliveryStatus, number>> {
+    this.settle();
+    return this.eventTables.counts(subscriptionId);
+  }
+
+  async eventHealth(subscriptionId: string, since: string): Promise<EventHealthRow[]> {
+    this.settle();
+    return this.eventTables.health(subscriptionId, iso(since, 'since'));
+  }
+
+  async eventErrors(subscriptionId: string, limit: number): Promise<EventAttempt[]> {
+    this.settle();
+    return this.eventTables.errors(subscriptionId, limit);
+  }
+
+  async eventAttempts(deliveryId: number): Promise<EventAttempt[]> {
+    this.settle();
+    return this.eventTables.attempts(deliveryId);
+  }
+
+  async saveEventBreaker(record: EventBreakerRecord): Promise<void> {
+    this.settle();
+    this.eventTables.saveBreaker({ ...record, openedAt: iso(record.openedAt, 'openedAt'), openUntil: iso(record.openUntil, 'openUntil') });
+  }
+
+  async eventBreakers(): Promise<EventBreakerRecord[]> {
+    this.settle();
+    return this.eventTables.breakers();
+  }
+
+  async sweepEvents(olderThan: string): Promise<number> {
+    this.settle();
+    const cutoff = iso(olderThan, 'olderThan');
+    let deliveries = 0;
+    for (;;) {
+      const slice = this.eventTables.sweepSlice(cutoff);
+      deliveries += slice.deliveries;
+      if (Math.max(slice.attempts, slice.deliveries, slice.events) < SqliteEventTables.SWEEP_SLICE) return deliveries;
+      await yieldToEventLoop();
+      this.ensureOpen();
+    }
+  }
+
   /** Before any other read or write: commit what is queued, so operations apply in the order they were called. */
   private settle(): void {
     this.ensureOpen();
@@ -325,6 +522,22 @@ function prepare(db: Database.Database) {
     listContacts: s(`SELECT * FROM contacts WHERE (@phone IS NULL OR phone = @phone) AND (@email IS NULL OR email = @email)
       ORDER BY created_at DESC, id DESC LIMIT @limit`),
     fieldChanges: s('SELECT * FROM contact_field_changes WHERE contact_id = @contactId ORDER BY id DESC LIMIT @limit'),
+    insertMessage: s(`INSERT INTO messages (id, direction, channel, driver, contact_id, to_address, from_address, content, provider_id,
+        status, status_rank, error, attempts, flow_id, execution_id, step_id, log_id, created_at, updated_at)
+      VALUES (@id, @direction, @channel, @driver, @contact_id, @to_address, @from_address, @content, @provider_id, @status,
+        @status_rank, @error, 0, @flow_id, @execution_id, @step_id, @log_id, @at, @at)
+      ON CONFLICT DO NOTHING`),
+    messageById: s('SELECT * FROM messages WHERE id = ?'),
+    messageForStep: s('SELECT * FROM messages WHERE execution_id = @executionId AND step_id = @stepId'),
+    inboundByProvider: s(`SELECT * FROM messages WHERE direction = 'inbound' AND channel = @channel AND provider_id = @providerId`),
+    messagesByProvider: s('SELECT * FROM messages WHERE provider_id = ? ORDER BY created_at DESC, rowid DESC'),
+    updateMessage: s(`UPDATE messages SET to_address = @to, contact_id = @contactId, provider_id = @providerId, error = @error,
+        attempts = @attempts, status = @status, status_rank = @rank, updated_at = @at WHERE id = @id`),
+    insertStatusChange: s(`INSERT INTO message_status_changes (message_id, status, at, source, error)
+      VALUES (@messageId, @status, @at, @source, @error)`),
+    statusChanges: s('SELECT * FROM message_status_changes WHERE message_id = ? ORDER BY id'),
+    hasInbound: s(`SELECT 1 FROM messages WHERE direction = 'inbound' AND channel = @channel
+        AND (contact_id = @contactId OR from_address = @from) LIMIT 1`),
     getExecution: s('SELECT * FROM executions WHERE id = ?'),
     journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
     queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
@@ -457,6 +670,51 @@ function toContact(row: Row): Contact {
     phone: row.phone as string | null,
     email: row.email as string | null,
     fields: JSON.parse(row.fields as string),
+    createdAt: row.created_at as string,
+    updatedAt: row.updated_at as string,
+  };
+}
+
+function messageRow(m: NewMessage, at: string): Row {
+  return {
+    id: m.id,
+    direction: m.direction,
+    channel: m.channel,
+    driver: m.driver,
+    contact_id: m.contactId,
+    to_address: m.to,
+    from_address: m.from,
+    content: JSON.stringify(m.content),
+    provider_id: m.providerId,
+    status: m.status,
+    status_rank: m.statusRank,
+    error: m.error,
+    flow_id: m.flowId,
+    execution_id: m.executionId,
+    step_id: m.stepId,
+    log_id: m.logId,
+    at,
+  };
+}
+
+function toMessage(row: Row): Message {
+  return {
+    id: row.id as string,
+    direction: row.direction as Message['direction'],
+    channel: row.channel as string,
+    driver: row.driver as string | null,
+    contactId: row.contact_id as string | null,
+    to: row.to_address as string | null,
+    from: row.from_address as string | null,
+    content: JSON.parse(row.content as string),
+    providerId: row.provider_id as string | null,
+    status: row.status as string,
+    error: row.error as string | null,
+    attempts: row.attempts as number,
+    flowId: row.flow_id as string | null,
+    executionId: row.execution_id as string | null,
+    stepId: row.step_id as string | null,
+    logId: row.log_id as string | null,
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
   };

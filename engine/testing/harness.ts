@@ -9,6 +9,8 @@ import { sendRequest } from '../http/request.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { RateLimiter } from '../trust/rate-limit.ts';
+import { capturingSink } from '../events/producers.ts';
+import type { EventInput } from '../events/types.ts';
 
 /** The clock every flow test runs on: results do not depend on the day the tests run. */
 export const TEST_CLOCK = new Date('2026-01-01T09:00:00.000Z');
@@ -25,6 +27,8 @@ export interface Harness {
   sent: CapturedMessage[];
   /** every outgoing request an http step made or, in a dry run, would have made */
   calls: { stepId: string; method: string; url: string }[];
+  /** every event the run emitted (execution, variables, ...), captured instead of stored for subscriptions */
+  events: EventInput[];
   /** problems with the test itself (an http step without a mock) */
   problems: string[];
 }
@@ -63,8 +67,10 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
     },
   };
 
+  const events = capturingSink();
   const ctx: EngineContext = {
     config,
+    events,
     store,
     metrics: new Metrics(),
     limiter: new RateLimiter(),
@@ -77,5 +83,5 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
       return `${prefix}_test${n}`;
     },
   };
-  return { ctx, store, sent, calls, problems };
+  return { ctx, store, sent, calls, problems, events: events.events };
 }

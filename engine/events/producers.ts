@@ -1,0 +1,136 @@
+import type { ExecutionRecord, FieldChange, JournalEntry, Message, Store } from '../store/types.ts';
+import { contactNames, type Attachment, type EventInput, type EventSink } from './types.ts';
+
+/**
+ * The events the runtime emits itself (the message store emits `message` and `status`), built here so that the
+ * pipeline and the worker each add one line.
+ */
+
+/** `variables`: contact fields a request changed (from mapFields' recorded changes). */
+export function variablesEvent(flowId: string, contactId: string, changes: FieldChange[], ids: { executionId: string | null; logId: string | null }): EventInput {
+  return {
+    type: 'variables',
+    flow: flowId,
+    contactId,
+    executionId: ids.executionId,
+    logId: ids.logId,
+    variables: Object.fromEntries(changes.map((c) => [c.field, c.newValue])),
+    changes: changes.map((c) => ({ field: c.field, oldValue: c.oldValue, newValue: c.newValue })),
+    time: changes[0]?.changedAt,
+  };
+}
+
+/** `execution`: an execution finished (its run, from `started` to `finished`). */
+export function executionEvent(
+  flowId: string,
+  execution: Pick<ExecutionRecord, 'id' | 'mode' | 'logId' | 'input'>,
+  result: { status: string; error: string | null },
+  started: Date,
+  finished: Date,
+): EventInput {
+  return {
+    type: 'execution',
+    flow: flowId,
+    executionId: execution.id,
+    mode: execution.mode,
+    outcome: result.status === 'failed' || result.status === 'stopped' ? result.status : 'completed',
+    durationMs: finished.getTime() - started.getTime(),
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    logId: execution.logId,
+    contactId: execution.input.contactId,
+    error: result.error,
+    time: finished.toISOString(),
+  };
+}
+
+/** A sink that keeps what it is given: `hooks test` and unit tests. */
+export function capturingSink(): EventSink & { events: EventInput[] } {
+  const events: EventInput[] = [];
+  return {
+    events,
+    emit(event) {
+      events.push(event);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The kind of a media URL, from its extension (MMS media URLs often have none: a file then). */
+function attachmentType(url: string): Attachment['type'] {
+  const path = url.split(/[?#]/)[0].toLowerCase();
+  if (/\.(png|jpe?g|gif|webp|bmp|heic)$/.test(path)) return 'image';
+  if (/\.(mp3|wav|ogg|oga|m4a|amr)$/.test(path)) return 'audio';
+  if (/\.(mp4|mov|webm|3gp)$/.test(path)) return 'video';
+  return 'file';
+}
+
+const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
+
+/**
+ * `message`: one stored message (engine/messages), sent by a flow (from: bot) or received from the contact (from:
+ * user). `contact` gives the name fields (the message's contact; looked up by the caller), `variables` the contact
+ * fields that changed with it (an inbound webhook's map:).
+ */
+export function messageEvent(message: Message, contact: { fields: Record<string, unknown> } | null, variables: Record<string, unknown> = {}, executionId = message.executionId): EventInput {
+  const content = message.content ?? {};
+  const media = ([] as unknown[]).concat(content.mediaUrl ?? content.mediaUrls ?? []).filter((u): u is string => typeof u === 'string' && u !== '');
+  return {
+    type: 'message',
+    flow: message.flowId,
+    platform: message.driver ?? 'unknown',
+    channel: message.channel,
+    contactId: message.contactId,
+    ...contactNames(contact?.fields),
+    sessionTime: message.createdAt,
+    messages: [
+      {
+        id: message.id,
+        date: message.createdAt,
+        text: text(content.text) ?? text(content.say) ?? null,
+        subject: text(content.subject),
+        from: message.direction === 'inbound' ? 'user' : 'bot',
+        attachments: media.map((url) => ({ type: attachmentType(url), url })),
+      },
+    ],
+    variables,
+    executionId,
+    time: message.createdAt,
+  };
+}
+
+/** `status`: a message's delivery status changed (the provider's answer to a send, or its callback). */
+export function statusEvent(message: Message, status: string, at: string, error: { code: string | null; message: string } | null = null): EventInput {
+  return {
+    type: 'status',
+    flow: message.flowId,
+    platform: message.driver,
+    channel: message.channel,
+    contactId: message.contactId,
+    messageId: message.id,
+    providerId: message.providerId,
+    status,
+    statusChangeTime: at,
+    error,
+    time: at,
+  };
+}
+
+/**
+ * After a `send` step ran: its message (`message` event, from: bot) and the status the provider gave it (`status`),
+ * or the failure (`status` failed). Reads the stored message only when a subscription wants either event.
+ */
+export async function emitSendStep(deps: { events: EventSink; store: Store }, entry: JournalEntry, contact: { id: string; fields: Record<string, unknown> } | null): Promise<void> {
+  if (entry.kind !== 'send') return;
+  const result = entry.result as { ok?: boolean; messageId?: string | null; error?: { message?: string; code?: unknown } | null } | undefined;
+  if (!result?.messageId) return;
+  const { events } = deps;
+  const wanted = (type: 'message' | 'status') => events.wants?.({ type, flow: null, channel: null }) ?? true;
+  if (!wanted('message') && !wanted('status')) return;
+  const message = await deps.store.getMessage(result.messageId);
+  if (!message) return;
+  const who = contact && contact.id === message.contactId ? contact : message.contactId ? ((await deps.store.findContact({ id: message.contactId })) ?? null) : null;
+  if (result.ok) await events.emit(messageEvent(message, who));
+  const error = result.ok ? null : { code: result.error?.code === undefined ? null : String(result.error.code), message: result.error?.message ?? message.error ?? 'failed' };
+  await events.emit(statusEvent(message, message.status, message.updatedAt, error));
+}

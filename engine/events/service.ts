@@ -1,0 +1,231 @@
+import type { EngineConfig } from '../config/load.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+import { newId as defaultNewId } from '../runtime/ids.ts';
+import { redactUrl } from '../http/request.ts';
+import type { EventAttempt, EventDelivery, EventDeliveryStatus, Store } from '../store/types.ts';
+import { DeliveryWorker, sendEvent, type AttemptResult } from './delivery.ts';
+import { computeHealth, healthSince, type Health } from './health.ts';
+import { sampleEvent } from './samples.ts';
+import { subscriptionsOf, wants, type Subscription } from './subscriptions.ts';
+import { EVENT_TYPES, EVENT_VERSION, type EventInput, type EventSink, type EventType, type HookEvent } from './types.ts';
+
+export interface EventLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(details: object, message: string): void;
+}
+
+export interface EventHubOptions {
+  /** the live config: its subscriptions and http policy are read at each use, so a reload applies at once */
+  config: Pick<EngineConfig, 'subscriptions' | 'http' | 'storage'>;
+  store: Store;
+  now?(): Date;
+  wallClock?(): Date;
+  newId?(prefix: string): string;
+  concurrency?: number;
+  perSubscription?: number;
+  pollMs?: number;
+}
+
+/** What `GET /api/subscriptions` and `hooks subscriptions` show of one subscription (never its secret or header values). */
+export interface SubscriptionOverview {
+  id: string;
+  url: string;
+  events: EventType[];
+  channels: string[] | null;
+  flows: string[] | null;
+  enabled: boolean;
+  ordered: boolean;
+  signed: boolean;
+  headers: string[];
+  timeoutMs: number;
+  retrySchedule: number[];
+  slowMs: number;
+  breaker: { failures: number; windowMs: number; cooldownMs: number; state: string; openedAt: string | null; openUntil: string | null };
+  problems: string[];
+  deliveries: Record<EventDeliveryStatus, number>;
+  last30m: Health['counts'];
+}
+
+export interface TestAnswer extends AttemptResult {
+  event: HookEvent;
+}
+
+const SWEEP_EVERY_MS = 60 * 60_000;
+
+/**
+ * The engine's events: the sink producers emit into (each event stored with one delivery per matching subscription,
+ * in the store's group commit), the delivery worker, and what the admin API and the CLI ask about subscriptions.
+ */
+export class EventHub implements EventSink {
+  readonly worker: DeliveryWorker;
+  private readonly now: () => Date;
+  private readonly newId: (prefix: string) => string;
+  private log: EventLog = { info: () => undefined, warn: () => undefined, error: (details, message) => console.error(message, details) };
+  private sweeper: NodeJS.Timeout | undefined;
+  private reported: unknown;
+
+  constructor(private readonly options: EventHubOptions) {
+    this.now = options.now ?? (() => new Date());
+    this.newId = options.newId ?? defaultNewId;
+    this.worker = new DeliveryWorker({
+      store: options.store,
+      subscriptions: () => this.subscriptions(),
+      policy: () => this.policy(),
+      now: this.now,
+      wallClock: options.wallClock,
+      concurrency: options.concurrency,
+      perSubscription: options.perSubscription,
+      pollMs: options.pollMs,
+      onError: (err, what) => this.log.error({ err }, `events: ${what} failed`),
+      onBreaker: (id, change, until) =>
+        change === 'opened'
+          ? this.log.warn(`subscription ${id}: circuit breaker open until ${until!.toISOString()}: deliveries wait and are counted as rejected`)
+          : this.log.info(`subscription ${id}: circuit breaker closed, deliveries go on`),
+    });
+  }
+
+  /** The live subscriptions with their defaults; problems are logged once per configuration. */
+  subscriptions(): Subscription[] {
+    const subs = subscriptionsOf(this.options.config);
+    if (this.reported !== this.options.config.subscriptions) {
+      this.reported = this.options.config.subscriptions;
+      for (const sub of subs) for (const problem of sub.problems) this.log.error({ subscription: sub.id }, `subscription ${sub.id}: ${problem}`);
+    }
+    return subs;
+  }
+
+  subscription(id: string): Subscription | undefined {
+    return this.subscriptions().find((s) => s.id === id);
+  }
+
+  wants(event: { type: EventType; flow: string | null; channel: string | null }): boolean {
+    return this.subscriptions().some((sub) => wants(sub, event));
+  }
+
+  emit(input: EventInput): Promise<void> {
+    try {
+      const subs = this.subscriptions().filter((sub) => wants(sub, input));
+      if (subs.length === 0) return Promise.resolve();
+      const now = this.now();
+      const { id, time, type, ...rest } = input;
+      const event = { v: EVENT_VERSION, id: id ?? this.newId('evt'), type, time: time ?? now.toISOString(), ...rest } as HookEvent;
+      const stored = this.options.store.addEvent(
+        {
+          id: event.id,
+          type: event.type,
+          flowId: event.flow ?? null,
+          channel: 'channel' in event ? event.channel : null,
+          contactId: 'contactId' in event ? event.contactId : null,
+          payload: JSON.stringify(event),
+          createdAt: now.toISOString(),
+        },
+        subs.map((sub) => ({ subscriptionId: sub.id, nextAt: new Date(now.getTime() + (sub.scheduleMs[0] ?? 0)).toISOString() })),
+      );
+      return stored.then(
+        () => this.worker.notify(),
+        (err) => this.log.error({ err, event: event.id }, `events: a ${event.type} event could not be stored; it is not delivered`),
+      );
+    } catch (err) {
+      this.log.error({ err }, `events: a ${input.type} event could not be stored; it is not delivered`);
+      return Promise.resolve();
+    }
+  }
+
+  /** Starts delivering (and the hourly retention sweep); `log` and `metrics` are the engine's. */
+  start(deps: { log?: EventLog; metrics?: Metrics } = {}): void {
+    if (deps.log) this.log = deps.log;
+    this.subscriptions();
+    if (deps.metrics) this.registerMetrics(deps.metrics);
+    this.worker.start();
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.worker.stop();
+  }
+
+  async sweep(): Promise<number> {
+    try {
+      const removed = await this.options.store.sweepEvents(new Date(this.now().getTime() - this.options.config.storage.retentionMs).toISOString());
+      if (removed > 0) this.log.info(`retention: removed ${removed} finished event deliveries`);
+      return removed;
+    } catch (err) {
+      this.log.error({ err }, 'events: retention sweep failed');
+      return 0;
+    }
+  }
+
+  async overview(sub: Subscription): Promise<SubscriptionOverview> {
+    const breaker = this.worker.breakerState(sub.id, sub);
+    const [deliveries, health] = await Promise.all([this.options.store.eventDeliveryCounts(sub.id), this.health(sub.id)]);
+    return {
+      id: sub.id,
+      url: redactUrl(sub.url),
+      events: sub.events,
+      channels: sub.channels,
+      flows: sub.flows,
+      enabled: sub.enabled,
+      ordered: sub.ordered,
+      signed: sub.key !== null,
+      headers: Object.keys(sub.headers),
+      timeoutMs: sub.timeoutMs,
+      retrySchedule: sub.scheduleMs,
+      slowMs: sub.slowMs,
+      breaker: { ...sub.breaker, state: breaker.state, openedAt: breaker.openedAt, openUntil: breaker.openUntil },
+      problems: sub.problems,
+      deliveries,
+      last30m: health.counts,
+    };
+  }
+
+  async health(subscriptionId: string): Promise<Health> {
+    const now = this.now();
+    return computeHealth(await this.options.store.eventHealth(subscriptionId, healthSince(now)), now);
+  }
+
+  errors(subscriptionId: string, limit = 50): Promise<EventAttempt[]> {
+    return this.options.store.eventErrors(subscriptionId, limit);
+  }
+
+  deliveries(subscriptionId: string, query: { status?: EventDeliveryStatus; before?: number; limit: number }): Promise<EventDelivery[]> {
+    return this.options.store.listEventDeliveries({ subscriptionId, ...query });
+  }
+
+  /** Dead letters created since `since` (all when absent) are sent again now, on a fresh retry schedule. */
+  async replay(subscriptionId: string, query: { since?: string; ids?: number[] } = {}): Promise<number> {
+    const replayed = await this.options.store.replayEventDeliveries(subscriptionId, query, this.now().toISOString());
+    if (replayed > 0) this.worker.notify();
+    return replayed;
+  }
+
+  /** Sends a sample event to the subscription now, whether it is enabled or not, and returns the receiver's answer. Not stored. */
+  async test(sub: Subscription, type?: EventType): Promise<TestAnswer> {
+    const event = sampleEvent(type ?? sub.events[0] ?? EVENT_TYPES[0], this.newId('evt'), this.now());
+    const result = await sendEvent(sub, event.id, event, this.policy(), (this.options.wallClock ?? (() => new Date()))());
+    return { ...result, event };
+  }
+
+  private policy() {
+    const { http } = this.options.config;
+    return { allowPrivateNetworks: http.allowPrivateNetworks, allowList: http.allowList, maxResponseBytes: http.maxResponseBytes };
+  }
+
+  private registerMetrics(metrics: Metrics): void {
+    const label = (id: string) => `subscription="${id.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    metrics.gauge('hooks_event_deliveries', 'Event deliveries waiting (pending) or given up (failed, replayable), by subscription.', async () => {
+      const values: Record<string, number> = {};
+      for (const sub of this.subscriptions()) {
+        const counts = await this.options.store.eventDeliveryCounts(sub.id);
+        values[`${label(sub.id)},status="pending"`] = counts.pending;
+        values[`${label(sub.id)},status="failed"`] = counts.failed;
+      }
+      return values;
+    });
+    metrics.gauge('hooks_subscription_breaker_open', 'Whether a subscription\'s circuit breaker holds its deliveries (1) or not (0).', async () =>
+      Object.fromEntries(this.subscriptions().map((sub) => [label(sub.id), this.worker.breakerState(sub.id).state === 'open' ? 1 : 0])),
+    );
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Sending one message for a `send` step: check it, store it, call the provider (retrying transient failures), and
+ * record what happened. The message row is written before the provider is called, so that a resumed execution
+ * knows what it attempted: a step whose message already has a provider id is never sent again.
+ */
+import { ChannelError, type ChannelDriver, type OutgoingMessage } from '../../channels/index.ts';
+import type { EngineConfig } from '../config/load.ts';
+import type { Message, Store } from '../store/types.ts';
+import type { SendOutcome } from '../steps/types.ts';
+import { redactSecrets } from '../runtime/redact.ts';
+import { FAILED, SENDING, SENDING_RANK, statusRank } from './status.ts';
+
+/** How transient provider failures (network, HTTP 429 and 5xx, SMTP 4xx) are retried. */
+export interface RetryPolicy {
+  /** provider calls at most, the first included */
+  attempts: number;
+  /** wait before the 2nd, 3rd, ... call; the last value repeats */
+  delaysMs: number[];
+  /**
+   * A retry is made only when it would likely end within this time from the first call: the time spent, the wait and
+   * the longest call so far (a call that timed out after 15 s is not tried again in a 20 s budget). A step must stay
+   * within its flow's patience: a sync flow answers after 30 s by default.
+   */
+  budgetMs: number;
+}
+
+/**
+ * Three calls, 0.3 s and 1.2 s apart, and never a retry past 20 s. Sync flows wait 30 s by default and async
+ * executions keep their lease alive, so a send with retries ends well within either.
+ */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, delaysMs: [300, 1_200], budgetMs: 20_000 };
+
+/** A message that could not be sent: the step fails with this (its message id included when it was stored). */
+export class MessageFailed extends Error {
+  readonly messageId: string | null;
+  readonly code?: string | number;
+  readonly transient: boolean;
+
+  constructor(message: string, options: { messageId: string | null; code?: string | number; transient?: boolean }) {
+    super(message);
+    this.name = 'MessageFailed';
+    this.messageId = options.messageId;
+    if (options.code !== undefined) this.code = options.code;
+    this.transient = options.transient ?? false;
+  }
+}
+
+export interface OutboundDeps {
+  store: Store;
+  /** the live drivers by channel name (swapped on a config reload) */
+  channels: Map<string, ChannelDriver>;
+  /** the live configuration: its channel credentials are kept out of stored messages */
+  config?: EngineConfig;
+  newId(prefix: string): string;
+  now(): Date;
+  retry: RetryPolicy;
+  sleep?(ms: number): Promise<void>;
+}
+
+export interface OutboundRequest {
+  flowId: string | null;
+  executionId: string;
+  stepId: string;
+  /** the execution's contact, when it has one */
+  contactId: string | null;
+  channel: string;
+  message: Record<string, string | undefined>;
+  /** the flow's ${env:} values: kept out of the stored content */
+  secrets: string[];
+}
+
+const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The credentials in the channel settings (Twilio auth tokens, SMTP URLs and their passwords). */
+export function channelSecrets(config: EngineConfig | undefined): string[] {
+  const out = new Set<string>();
+  for (const channel of Object.values(config?.channels ?? {})) {
+    if (channel.authToken) out.add(channel.authToken);
+    if (channel.url) {
+      try {
+        const password = new URL(channel.url).password;
+        if (password) (out.add(password), out.add(decodeURIComponent(password)));
+      } catch {
+        /* not a URL: nothing to take out of it */
+      }
+    }
+  }
+  return [...out].filter((s) => s.length >= 4);
+}
+
+function outcome(message: Message): SendOutcome {
+  return { messageId: message.id, providerId: message.providerId, status: message.status };
+}
+
+/** Sends one message of one execution step; resolves with the stored message's id and status, or throws MessageFailed. */
+export async function sendMessage(deps: OutboundDeps, request: OutboundRequest): Promise<SendOutcome> {
+  const { store } = deps;
+  const at = () => deps.now().toISOString();
+
+  // a resumed execution: the provider already took this step's message, so it is not sent twice
+  const earlier = await store.messageForStep(request.executionId, request.stepId);
+  if (earlier?.providerId) return outcome(earlier);
+
+  const secrets = [...request.secrets, ...channelSecrets(deps.config)];
+  const given: Record<string, string> = {};
+  for (const [field, value] of Object.entries(request.message)) if (value !== undefined && field !== 'to') given[field] = value;
+  const content = redactSecrets(given, secrets);
+  const driver = deps.channels.get(request.channel);
+
+  let stored: Message | undefined = earlier;
+  /** stores the message (or takes over the row an interrupted attempt left) with this state */
+  const store_ = async (state: { to: string | null; contactId: string | null; status: string; rank: number; error: string | null }): Promise<Message> => {
+    if (stored) {
+      // the engine's own row from an interrupted attempt: its state is set whatever status it was left in
+      const update = { to: state.to, contactId: state.contactId, status: state.status, statusRank: state.rank, error: state.error, force: true };
+      return (await store.updateMessage(stored.id, update, at(), 'engine'))!;
+    }
+    const { message } = await store.insertMessage(
+      {
+        id: deps.newId('msg'),
+        direction: 'outbound',
+        channel: request.channel,
+        driver: driver?.driver ?? null,
+        contactId: state.contactId,
+        to: state.to,
+        from: null,
+        content,
+        providerId: null,
+        status: state.status,
+        statusRank: state.rank,
+        error: state.error,
+        flowId: request.flowId,
+        executionId: request.executionId,
+        stepId: request.stepId,
+        logId: null,
+      },
+      at(),
+    );
+    return message;
+  };
+  const refuse = async (to: string | null, contactId: string | null, error: string, code: string | number | undefined): Promise<never> => {
+    const failed = await store_({ to, contactId, status: FAILED, rank: statusRank(FAILED)!, error });
+    throw new MessageFailed(error, { messageId: failed.id, code });
+  };
+
+  const rawTo = request.message.to?.trim() || null;
+  if (!driver) return refuse(rawTo, request.contactId, `channel "${request.channel}" is not configured`, 'config');
+
+  // the driver's own checks, before the provider is called: a phone number is valid and becomes E.164
+  let prepared: OutgoingMessage;
+  try {
+    prepared = driver.prepare({ ...request.message, to: rawTo ?? '' });
+  } catch (err) {
+    const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message, { transient: false });
+    return refuse(rawTo, request.contactId, `channel ${request.channel}: ${redact(e.message, secrets)}`, e.code);
+  }
+  const to = prepared.to;
+  const contactId = request.contactId ?? (await contactAt(store, driver, to));
+
+  // a channel that cannot start a conversation may only answer someone who wrote on it first
+  if (!driver.canInitiate && !(await store.hasInboundMessage(request.channel, { contactId, from: to }))) {
+    return refuse(
+      to,
+      contactId,
+      `channel ${request.channel} cannot start a conversation (canInitiate: false) and ${to} has not sent a message on it; it can only answer`,
+      'not-opened',
+    );
+  }
+
+  stored = await store_({ to, contactId, status: SENDING, rank: SENDING_RANK, error: null });
+  const started = Date.now();
+  let longest = 0;
+  const sleep = deps.sleep ?? wait;
+  for (let attempt = 1; ; attempt++) {
+    const callStarted = Date.now();
+    let sent: Awaited<ReturnType<ChannelDriver['send']>>;
+    try {
+      sent = await driver.send(prepared);
+    } catch (err) {
+      const e = err instanceof ChannelError ? err : new ChannelError((err as Error)?.message ?? String(err), { transient: false });
+      const message = redact(e.message, secrets);
+      const delay = deps.retry.delaysMs[Math.min(attempt - 1, deps.retry.delaysMs.length - 1)] ?? 0;
+      longest = Math.max(longest, Date.now() - callStarted);
+      const retry = e.transient && attempt < deps.retry.attempts && Date.now() - started + delay + longest <= deps.retry.budgetMs;
+      if (retry) {
+        await store.updateMessage(stored.id, { error: `attempt ${attempt}: ${message}`, attempts: stored.attempts + attempt }, at(), 'engine');
+        await sleep(delay);
+        continue;
+      }
+      const tries = attempt > 1 ? ` (after ${attempt} attempts)` : '';
+      const error = `channel ${request.channel}: ${message}${tries}`;
+      await store.updateMessage(stored.id, { status: FAILED, statusRank: statusRank(FAILED), error, attempts: stored.attempts + attempt }, at(), 'engine');
+      throw new MessageFailed(error, { messageId: stored.id, code: e.code, transient: e.transient });
+    }
+    // outside the provider call's error handling: a store failure here must never look like a send to retry
+    const done = await store.updateMessage(
+      stored.id,
+      { providerId: sent.providerId, status: sent.status, statusRank: statusRank(sent.status) ?? SENDING_RANK + 1, error: null, attempts: stored.attempts + attempt },
+      at(),
+      'engine',
+    );
+    return outcome(done!);
+  }
+}
+
+/** The contact a recipient address belongs to, when the execution has none. */
+async function contactAt(store: Store, driver: ChannelDriver, to: string): Promise<string | null> {
+  if (driver.address === 'phone') return (await store.findContact({ phone: to }))?.id ?? null;
+  if (driver.address === 'email' || to.includes('@')) return (await store.findContact({ email: to.toLowerCase() }))?.id ?? null;
+  return null;
+}
+
+function redact(text: string, secrets: string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
