@@ -147,25 +147,11 @@ export interface Message {
   updatedAt: string;
 }
 
-export interface NewMessage {
-  id: string;
-  direction: MessageDirection;
-  channel: string;
-  driver: string | null;
-  contactId: string | null;
-  to: string | null;
-  from: string | null;
-  content: Record<string, unknown>;
-  providerId: string | null;
-  status: string;
+/** A message as it is first stored: the store counts attempts and keeps the times. */
+export type NewMessage = Omit<Message, 'attempts' | 'createdAt' | 'updatedAt'> & {
   /** order of the status (see engine/messages/status.ts): a callback never moves a message back */
   statusRank: number;
-  error: string | null;
-  flowId: string | null;
-  executionId: string | null;
-  stepId: string | null;
-  logId: string | null;
-}
+};
 
 /** What changes on a message after it is stored; every change of status is recorded with its time. */
 export interface MessageUpdate {
