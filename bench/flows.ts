@@ -54,3 +54,10 @@ export const PAYLOAD = JSON.stringify({
   ],
   products: [{ title: 'Deluxe room' }, { title: 'Breakfast' }],
 });
+
+/** the other branch (total ≤ 100): used once per server to check the answers match, not loaded */
+export const SMALL_PAYLOAD = JSON.stringify({
+  name: 'Cy Doe',
+  phone: '+442071838750',
+  payment: [{ name: 'Cy Doe', amount: 60 }, { name: 'Di Doe', amount: 40 }],
+});

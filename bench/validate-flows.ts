@@ -5,6 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../engine/config/load.ts';
 import { listFlowFiles, loadFlowFiles } from '../engine/flow/directory.ts';
 
@@ -52,17 +53,26 @@ tests:
 `;
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'hooks-bench-validate-'));
-try {
-  await Promise.all(Array.from({ length: COUNT }, (_, i) => writeFile(join(dir, `flow-${i}.yaml`), generatedFlow(i))));
-  const loaded = await loadConfig(undefined, {}, dir);
-  if (!loaded.ok) throw new Error('config');
-  const started = performance.now();
-  const outcomes = await loadFlowFiles(await listFlowFiles(dir), loaded.config, {});
-  const elapsed = performance.now() - started;
-  const failed = outcomes.filter((o) => o.problems.length > 0);
-  if (failed.length > 0) throw new Error(`${failed.length} generated flows failed: ${JSON.stringify(failed[0].problems[0])}`);
-  console.log(`validated ${outcomes.length} flows in ${(elapsed / 1000).toFixed(2)} s (${(elapsed / outcomes.length).toFixed(2)} ms/flow), heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB`);
-} finally {
-  await rm(dir, { recursive: true, force: true });
+/** Writes `count` generated flows to a temp directory and loads them the way `hooks validate` does. */
+export async function validateGenerated(count: number): Promise<{ flows: number; seconds: number; heapMb: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hooks-bench-validate-'));
+  try {
+    await Promise.all(Array.from({ length: count }, (_, i) => writeFile(join(dir, `flow-${i}.yaml`), generatedFlow(i))));
+    const loaded = await loadConfig(undefined, {}, dir);
+    if (!loaded.ok) throw new Error('config');
+    const started = performance.now();
+    const outcomes = await loadFlowFiles(await listFlowFiles(dir), loaded.config, {});
+    const elapsed = performance.now() - started;
+    const failed = outcomes.filter((o) => o.problems.length > 0);
+    if (failed.length > 0) throw new Error(`${failed.length} generated flows failed: ${JSON.stringify(failed[0].problems[0])}`);
+    return { flows: outcomes.length, seconds: elapsed / 1000, heapMb: process.memoryUsage().heapUsed / 1048576 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// run as a script (not when bench/scale.ts imports the generator)
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { flows, seconds, heapMb } = await validateGenerated(COUNT);
+  console.log(`validated ${flows} flows in ${seconds.toFixed(2)} s (${((seconds * 1000) / flows).toFixed(2)} ms/flow), heap ${heapMb.toFixed(0)} MB`);
 }

@@ -18,3 +18,5 @@ app.post('/bench', async (req) => {
 });
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
 console.log('ready');
+// a clean exit on SIGTERM, so that `node --cpu-prof` (BENCH_PROFILE) writes its profile
+process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
