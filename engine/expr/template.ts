@@ -77,12 +77,12 @@ export function compileTemplate(value: unknown, problems: TemplateProblem[] = []
   }
   if (Array.isArray(value)) {
     const items = value.map((item, i) => compileTemplate(item, problems, limits, [...path, i]));
-    if (value.every((item) => !containsTemplate(item))) return async () => structuredClone(value);
+    if (value.every((item) => !containsTemplate(item))) return constant(value);
     return async (scope, bindings) => Promise.all(items.map((item) => item(scope, bindings)));
   }
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).map(([key, item]) => [key, compileTemplate(item, problems, limits, [...path, key])] as const);
-    if (!containsTemplate(value)) return async () => structuredClone(value);
+    if (!containsTemplate(value)) return constant(value);
     return async (scope, bindings) => {
       const out: Record<string, unknown> = {};
       for (const [key, item] of entries) out[key] = await item(scope, bindings);
@@ -90,6 +90,20 @@ export function compileTemplate(value: unknown, problems: TemplateProblem[] = []
     };
   }
   return async () => value;
+}
+
+/** A value without templates is the same on every run: frozen once and shared, never copied per request. */
+function constant(value: unknown): CompiledTemplate {
+  const frozen = deepFreeze(structuredClone(value));
+  return async () => frozen;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function containsTemplate(value: unknown): boolean {

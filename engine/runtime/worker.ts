@@ -121,7 +121,8 @@ export async function runExecution(
     scope,
     bindings: executionBindings(execution.id, flow),
     services: ctx.services(flow, execution.id),
-    journal: await store.journal(execution.id),
+    // a first attempt has nothing journaled yet; reading would only flush the group commit early
+    journal: execution.attempts > 1 ? await store.journal(execution.id) : [],
     now: ctx.now,
     onStep: (entry) => {
       const safe = redactSecrets(entry, flow.secrets);
