@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../engine/config/load.ts';
 import { startEngine, type Engine } from '../engine/server/engine.ts';
 import type { ReloadResult } from '../engine/flow/reload.ts';
+import { generatedFlow } from './validate-flows.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 20);
 const FLOWS = Number(process.env.FLOWS ?? 1000);
@@ -25,43 +26,6 @@ mode: sync
 steps:
   - id: answer
     respond: { status: 200, body: { version: ${version} } }
-`;
-}
-
-/** a realistic flow (params, identify, map, http, branch, send, respond), as in the validation benchmark */
-function generated(i: number, edition = 1): string {
-  return `version: 1
-id: flow-${i}
-description: Generated flow ${i}, edition ${edition}
-trigger:
-  path: /generated/${i}
-  params:
-    payer: body.payment[0].name
-    total: $sum(body.payment.amount)
-    titles: body.products.title
-identify:
-  phone: body.phone
-  defaultCountry: US
-  onUnidentified: continue
-map:
-  first_name: body.name
-mode: sync
-steps:
-  - id: lookup
-    http:
-      url: "https://api.example.com/customers/{{ body.id }}?flow=${i}"
-      save: { tier: body.tier, items: body.items.title }
-  - id: decide
-    branch:
-      - when: steps.lookup.ok and vars.total > ${i % 200}
-        steps:
-          - id: vip
-            send: { channel: sms, to: "{{ contact.phone }}", text: "Thanks {{ vars.payer }}, total {{ vars.total }}" }
-          - id: ok
-            respond: { status: 200, body: { vip: true, total: "{{ vars.total }}" } }
-      - else:
-          - id: plain
-            respond: { status: 200, body: { vip: false } }
 `;
 }
 
@@ -117,13 +81,13 @@ async function writeToServed(engine: Engine, dir: string): Promise<{ served: num
 const line = (label: string, times: number[]) => console.log(`${label.padEnd(44)} p50 ${ms(pct(times, 50))}, p95 ${ms(pct(times, 95))}, max ${ms(Math.max(...times))} (${times.length} writes)`);
 
 console.log(`debounce ${DEBOUNCE_MS} ms, ${ROUNDS} rounds`);
-await withEngine({ 'marker.yaml': marker(1), ...Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`flow-${i}.yaml`, generated(i)])) }, async (engine, dir) => {
+await withEngine({ 'marker.yaml': marker(1), ...Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`flow-${i}.yaml`, generatedFlow(i)])) }, async (engine, dir) => {
   const { served, swapped } = await writeToServed(engine, dir);
   line('write -> new table swapped in, 10 flows', swapped);
   line('write -> new answer served, 10 flows', served);
 });
 
-const files = { 'marker.yaml': marker(1), ...Object.fromEntries(Array.from({ length: FLOWS - 1 }, (_, i) => [`flow-${i}.yaml`, generated(i)])) };
+const files = { 'marker.yaml': marker(1), ...Object.fromEntries(Array.from({ length: FLOWS - 1 }, (_, i) => [`flow-${i}.yaml`, generatedFlow(i)])) };
 await withEngine(files, async (engine, dir, reloads) => {
   const startup = reloads[0];
   console.log(`${`start-up load, ${FLOWS} flows`.padEnd(44)} ${ms(startup.ms)} (${startup.compiled} compiled, ${startup.flows.length} live)`);
@@ -141,7 +105,7 @@ await withEngine(files, async (engine, dir, reloads) => {
   await sleep(300);
   const before = reloads.length;
   const started = performance.now();
-  await Promise.all(Array.from({ length: FLOWS - 1 }, (_, i) => writeFile(join(dir, 'flows', `flow-${i}.yaml`), generated(i, 2))));
+  await Promise.all(Array.from({ length: FLOWS - 1 }, (_, i) => writeFile(join(dir, 'flows', `flow-${i}.yaml`), generatedFlow(i, 2))));
   while (!(engine.flows.byId(`flow-${FLOWS - 2}`)?.description ?? '').includes('edition 2') || engine.flows.list().some((f) => f.id !== 'marker' && !f.description?.includes('edition 2'))) await sleep(5);
   const burst = reloads.slice(before);
   console.log(`${`every file changed (${FLOWS - 1} writes)`.padEnd(44)} ${ms(performance.now() - started)} to all served, ${burst.length} reload(s): ${burst.map((r) => `${ms(r.ms)}/${r.compiled} compiled`).join(', ')}`);

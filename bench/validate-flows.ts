@@ -11,10 +11,11 @@ import { listFlowFiles, loadFlowFiles } from '../engine/flow/directory.ts';
 
 const COUNT = Number(process.env.FLOWS ?? 1000);
 
-export function generatedFlow(i: number): string {
+/** A realistic flow; `edition` changes its text without changing what it does (for reload benchmarks). */
+export function generatedFlow(i: number, edition = 1): string {
   return `version: 1
 id: flow-${i}
-description: Generated flow ${i}
+description: Generated flow ${i}, edition ${edition}
 trigger:
   path: /generated/${i}
   methods: [POST]
