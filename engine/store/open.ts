@@ -1,10 +1,13 @@
 import { isAbsolute } from 'node:path';
+import { openPostgresStore } from './postgres.ts';
 import { openSqliteStore } from './sqlite.ts';
 import type { Store } from './types.ts';
 
 /**
- * Opens the store named by `storage.url`: `sqlite://<absolute path>` or `sqlite://:memory:`. The config loader has
- * already resolved a relative SQLite path against the config file's folder, so a relative one here is a mistake.
+ * Opens the store named by `storage.url`: `sqlite://<absolute path>`, `sqlite://:memory:`, or
+ * `postgres://user:password@host:port/database` (also `postgresql://`; libpq-style query parameters such as
+ * `?sslmode=require` and `?application_name=` are understood). The config loader has already resolved a relative
+ * SQLite path against the config file's folder, so a relative one here is a mistake.
  */
 export async function openStore(url: string): Promise<Store> {
   if (url.startsWith('sqlite://')) {
@@ -16,9 +19,37 @@ export async function openStore(url: string): Promise<Store> {
     return openSqliteStore(file);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new Error('Postgres storage is not available yet (a later issue adds it): use sqlite://<file> for now');
+    try {
+      return await openPostgresStore(url);
+    } catch (error) {
+      // the url holds a password: name the server without it, and keep it out of the message
+      const message = hidePassword((error as Error).message, url);
+      throw new Error(`storage ${describePostgres(url)} could not be opened: ${message}`, { cause: error });
+    }
   }
   // the url may hold a password: name only its scheme
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? 'none';
   throw new Error(`unsupported storage url scheme (${scheme}): use sqlite://<absolute path>, sqlite://:memory: or postgres://`);
+}
+
+/** postgres://user@host:port/database, without the password */
+function describePostgres(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    parsed.search = '';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unreadable url)';
+  }
+}
+
+function hidePassword(message: string, url: string): string {
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // an unreadable url: nothing to look for
+  }
+  return password ? message.split(password).join('***') : message;
 }

@@ -1,14 +1,16 @@
 /**
- * A second process for the SQLite store tests, run with `node --import tsx`. Prints one line per id on stdout.
- *   write <file>   commits accepted requests forever, printing each id once its promise has resolved (to be killed)
- *   claim <file>   prints "ready", waits for a line on stdin, then claims until nothing is left, printing each id
+ * A second process for the store tests (test/store.test.ts), run with `node --import tsx`. Prints one line per id on
+ * stdout. <store> is a SQLite file or a storage url (sqlite://..., postgres://...).
+ *   write <store>   commits accepted requests forever, printing each id once its promise has resolved (to be killed)
+ *   claim <store>   prints "ready", waits for a line on stdin, then claims until nothing is left, printing each id
  */
 import { createInterface } from 'node:readline';
+import { openStore } from '../../engine/store/open.ts';
 import { openSqliteStore } from '../../engine/store/sqlite.ts';
 import type { ExecutionRecord, LogEntry } from '../../engine/store/types.ts';
 
 const [mode, file] = process.argv.slice(2);
-const store = await openSqliteStore(file);
+const store = file.includes('://') ? await openStore(file) : await openSqliteStore(file);
 // stdout is a pipe: on Linux its writes are synchronous, so a printed id has left this process before the next write
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
