@@ -4,7 +4,8 @@
  * one's executions once their lease runs out. Every request answered 2xx must end as exactly one finished execution
  * with each step journaled once, its SMS handed to the provider once (a message is sent again only when the kill cut
  * its provider call short: the engine cannot know whether that call arrived), and exactly one `execution` event per
- * execution delivered to the subscriber, repeats only with the same `webhook-id` (at least once).
+ * execution delivered to the subscriber, repeats only with the same `webhook-id` (at least once). Its `message` event
+ * is never delivered under two ids, but may be missing (see below).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -120,7 +121,7 @@ channels:
 subscriptions:
   - id: audit
     url: ${subscriber.url}/events
-    events: [execution]
+    events: [execution, message]
     secret: "\${env:EVENTS_SECRET}"
     retrySchedule: [0s, 1s, 1s, 1s, 1s, 1s]
 `,
@@ -196,6 +197,7 @@ subscriptions:
       const events = new Map<string, Set<string>>();
       for (const hit of subscriber.hits) events.set(hit.key, (events.get(hit.key) ?? new Set()).add(hit.id));
       const resent: string[] = [];
+      const lostMessageEvents: string[] = [];
       let takenOver = 0;
       const records = await Promise.all(
         answered.map(async (id) => ({ id, execution: await store.getExecution(id), journal: await store.journal(id), message: await store.messageForStep(id, 'text') })),
@@ -216,6 +218,12 @@ subscriptions:
         }
         // one event per execution; repeats only with the same webhook-id
         expect([...(events.get(`execution:${id}`) ?? [])], `execution event of ${id}`).toHaveLength(1);
+        // its SMS's `message` event: never twice under different ids. Not asserted present: the worker emits it after
+        // reading the stored message, a commit later than the step's journal entry, so a replica killed between the
+        // two loses it and the resumed execution does not emit it again (reported as an engine gap; counted below)
+        const messageEvents = events.get(`message:${id}`)?.size ?? 0;
+        expect(messageEvents, `message events of ${id}`).toBeLessThanOrEqual(1);
+        if (messageEvents === 0) lostMessageEvents.push(id);
       }
       expect(takenOver).toBeGreaterThan(0); // survivors took over the dead replica's executions
       const deliveries = await store.eventDeliveryCounts('audit');
@@ -226,7 +234,7 @@ subscriptions:
       console.log(
         `replicas: ${answered.length} answered (${perReplica.join(' / ')} per replica), killed after ${killedAt} with ${unfinished} unfinished; ` +
           `${takenOver} taken over after the lease; ${resent.length} SMS sent again (provider call cut short by the kill, ${inFlight.size} in flight); ` +
-          `${subscriber.hits.length} event deliveries for ${events.size} events`,
+          `${subscriber.hits.length} event deliveries for ${events.size} events; ${lostMessageEvents.length} message events missing`,
       );
     } finally {
       await store.close();
