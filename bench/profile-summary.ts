@@ -64,6 +64,23 @@ function sourceMapOf(path: string): SourceMap | null {
   return found;
 }
 
+const bundleMaps = new Map<string, SourceMap | null>();
+
+/** A position in the engine's bundle (engine/cli/bundle.mjs), as the .ts file and line it was compiled from. */
+function unbundled(url: string, line: number, column: number): { url: string; line: number } | undefined {
+  if (!/\/node_modules\/\.cache\/hooks\/main-[0-9a-f]+\.mjs$/.test(url)) return undefined;
+  if (!bundleMaps.has(url)) {
+    try {
+      bundleMaps.set(url, new SourceMap(JSON.parse(readFileSync(`${url.replace(/^file:\/\//, '')}.map`, 'utf8'))));
+    } catch {
+      bundleMaps.set(url, null);
+    }
+  }
+  const entry = bundleMaps.get(url)?.findEntry(line, column) as { originalSource?: string; originalLine?: number } | undefined;
+  if (!entry?.originalSource) return undefined;
+  return { url: new URL(entry.originalSource, url).href, line: entry.originalLine! + 1 };
+}
+
 function lineOf(url: string, line: number, column: number): number {
   const path = url.replace(/^file:\/\//, '');
   if (!path.endsWith('.ts')) return line + 1;
@@ -102,13 +119,15 @@ let total = 0;
 let idle = 0;
 for (const id of profile.samples) {
   const node = byId.get(id)!;
-  const { functionName, url, lineNumber, columnNumber } = node.callFrame;
+  const { functionName, lineNumber, columnNumber } = node.callFrame;
+  const original = unbundled(node.callFrame.url, lineNumber, columnNumber);
+  const url = original?.url ?? node.callFrame.url;
   total++;
   if (functionName === '(idle)') {
     idle++;
     continue;
   }
-  const key = `${functionName || '(anonymous)'} ${where(url)}${url ? `:${lineOf(url, lineNumber, columnNumber)}` : ''}`;
+  const key = `${functionName || '(anonymous)'} ${where(url)}${url ? `:${original?.line ?? lineOf(url, lineNumber, columnNumber)}` : ''}`;
   self.set(key, (self.get(key) ?? 0) + 1);
   files.set(where(url), (files.get(where(url)) ?? 0) + 1);
   const a = area(functionName, url);

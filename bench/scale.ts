@@ -2,15 +2,16 @@
  * `npm run bench:scale`: start-up and memory at scale, with the real `hooks serve` process (engine/cli/hooks.mjs), a
  * temporary config and SQLite in the temporary directory.
  * - time to serve with 1, 100 and 1,000 flows: from spawning the process until GET /readyz answers 200 (ROUNDS
- *   starts each, after one discarded warm-up start that fills tsx's compile cache);
+ *   starts each, after one discarded warm-up start that compiles the engine's bundle, engine/cli/bundle.mjs);
  * - memory: RSS once ready, and after a short load (LOAD_SECONDS of autocannon on the benchmark's sync flow), with
- *   the peak (VmHWM); 1,000 flows also without the file watcher (--no-watch);
+ *   the peak (VmHWM) and the server's CPU time per request during the load; 1,000 flows also without the file
+ *   watcher (--no-watch). NODE_FLAGS (e.g. "--max-semi-space-size=4") are given to every server's node;
  * - validation time of 1,000 flows: bench/validate-flows.ts, run as its own process (ROUNDS times).
  * The flows are the benchmark's sync flow (the one loaded, so no request leaves the machine) plus N-1 flows from
  * bench/validate-flows.ts's generator. Servers are pinned to core 0, this process and autocannon to core 1 (where
  * there are two).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -23,19 +24,38 @@ import { generatedFlow } from './validate-flows.ts';
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 5);
 const SIZES = (process.env.FLOWS ?? '1,100,1000').split(',').map(Number);
+const NODE_FLAGS = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 const root = fileURLToPath(new URL('../', import.meta.url));
 const pinned = cpus().length >= 2;
 
-function pinnedNode(args: string[]): ChildProcess {
+function pinnedNode(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const command = pinned ? 'taskset' : process.execPath;
   const argv = pinned ? ['-c', '0', process.execPath, ...args] : args;
-  return spawn(command, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(command, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function memoryMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** user + system CPU time of a process so far, in ms (/proc/<pid>/stat fields 14 and 15, after the command name) */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** RSS once ready, then LOAD_SECONDS of load on the sync flow: RSS, peak, requests/s and the server's CPU per request */
+async function memoryRow(server: ChildProcess, port: number, label: string): Promise<string> {
+  const ready = memoryMb(server.pid!);
+  const cpu = cpuMs(server.pid!);
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/hooks/bench-sync`, method: 'POST', headers: { 'content-type': 'application/json' }, body: PAYLOAD, connections: 32, duration: LOAD_SECONDS });
+  const perRequest = ((cpuMs(server.pid!) - cpu) * 1000) / result.requests.total;
+  const after = memoryMb(server.pid!);
+  const bad = result.non2xx + result.errors + result.timeouts;
+  return `${label} | ${ready.rss.toFixed(0)} | ${after.rss.toFixed(0)} | ${after.peak.toFixed(0)} | ${Math.round(result.requests.average)}${bad ? ` (${bad} errors/non-2xx)` : ''} | ${perRequest.toFixed(0)} |`;
 }
 
 async function flowDir(count: number): Promise<string> {
@@ -56,7 +76,7 @@ async function serve(dir: string, count: number, extra: string[] = []): Promise<
   const port = ++nextPort;
   let log = '';
   const started = performance.now();
-  const server = pinnedNode([join(root, 'engine/cli/hooks.mjs'), 'serve', '--config', join(dir, 'hooks.config.yaml'), '--port', String(port), '--host', '127.0.0.1', ...extra]);
+  const server = pinnedNode([...NODE_FLAGS, join(root, 'engine/cli/hooks.mjs'), 'serve', '--config', join(dir, 'hooks.config.yaml'), '--port', String(port), '--host', '127.0.0.1', ...extra]);
   for (const stream of [server.stdout!, server.stderr!]) stream.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   const deadline = started + 120_000;
   while (performance.now() < deadline) {
@@ -87,7 +107,8 @@ async function stop(server: ChildProcess): Promise<void> {
 
 function runValidation(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = pinnedNode(['--import', 'tsx', join(root, 'bench/validate-flows.ts')]);
+    // FLOWS means the flow counts here, the number to validate there
+    const child = pinnedNode(['--import', 'tsx', join(root, 'bench/validate-flows.ts')], { ...process.env, FLOWS: '1000' });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -98,7 +119,7 @@ function runValidation(): Promise<string> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms: number) => (ms / 1000).toFixed(2);
 
-// warm-up: one discarded start, so every measured start finds tsx's compile cache as a redeployed server would
+// warm-up: one discarded start, so every measured start finds the compiled bundle, as a restarted server would
 {
   const dir = await flowDir(1);
   try {
@@ -117,23 +138,13 @@ for (const count of SIZES) {
     for (let round = 0; round < ROUNDS; round++) {
       const { server, port, ms } = await serve(dir, count);
       times.push(ms);
-      if (round === ROUNDS - 1) {
-        // memory: once ready, then after a short load on the sync flow
-        const ready = memoryMb(server.pid!);
-        const result = await autocannon({ url: `http://127.0.0.1:${port}/hooks/bench-sync`, method: 'POST', headers: { 'content-type': 'application/json' }, body: PAYLOAD, connections: 32, duration: LOAD_SECONDS });
-        const after = memoryMb(server.pid!);
-        const bad = result.non2xx + result.errors + result.timeouts;
-        memoryRows.push(`| ${count} | watch on | ${ready.rss.toFixed(0)} | ${after.rss.toFixed(0)} | ${after.peak.toFixed(0)} | ${Math.round(result.requests.average)}${bad ? ` (${bad} errors/non-2xx)` : ''} |`);
-      }
+      if (round === ROUNDS - 1) memoryRows.push(await memoryRow(server, port, `| ${count} | watch on`));
       await stop(server);
     }
     startRows.push(`| ${count} | ${fmt(median(times))} | ${fmt(Math.min(...times))} | ${times.map(fmt).join(', ')} |`);
     if (count === Math.max(...SIZES)) {
       const { server, port } = await serve(dir, count, ['--no-watch']);
-      const ready = memoryMb(server.pid!);
-      const result = await autocannon({ url: `http://127.0.0.1:${port}/hooks/bench-sync`, method: 'POST', headers: { 'content-type': 'application/json' }, body: PAYLOAD, connections: 32, duration: LOAD_SECONDS });
-      const after = memoryMb(server.pid!);
-      memoryRows.push(`| ${count} | --no-watch | ${ready.rss.toFixed(0)} | ${after.rss.toFixed(0)} | ${after.peak.toFixed(0)} | ${Math.round(result.requests.average)} |`);
+      memoryRows.push(await memoryRow(server, port, `| ${count} | --no-watch`));
       await stop(server);
     }
   } finally {
@@ -145,14 +156,14 @@ const validations: string[] = [];
 for (let round = 0; round < ROUNDS; round++) validations.push(await runValidation());
 
 const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`\n${pinned ? 'server on core 0, this process and autocannon on core 1' : 'unpinned (one core)'}; node ${process.version}; ${ROUNDS} rounds; load average ${loadAverage} at the end (${cpus().length} cores)\n`);
+console.log(`\n${pinned ? 'server on core 0, this process and autocannon on core 1' : 'unpinned (one core)'}; node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''}; ${ROUNDS} rounds; load average ${loadAverage} at the end (${cpus().length} cores)\n`);
 console.log('Time to serve (process start until /readyz answers 200), seconds:\n');
 console.log('| flows | median | fastest | every round |');
 console.log('| ---: | ---: | ---: | --- |');
 for (const row of startRows) console.log(row);
 console.log(`\nMemory (RSS MB; load: ${LOAD_SECONDS} s of autocannon, 32 connections, on the sync flow):\n`);
-console.log('| flows | watcher | RSS once ready | RSS after load | peak RSS | req/s during load |');
-console.log('| ---: | --- | ---: | ---: | ---: | ---: |');
+console.log('| flows | watcher | RSS once ready | RSS after load | peak RSS | req/s during load | server CPU µs/request |');
+console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
 for (const row of memoryRows) console.log(row);
 console.log('\nValidation of 1,000 generated flows (bench/validate-flows.ts, core 0):\n');
 for (const line of validations) console.log(`- ${line}`);

@@ -1,6 +1,16 @@
 /** smtp: e-mail through nodemailer's SMTP transport, configured by an smtp:// or smtps:// URL. */
-import nodemailer, { type Transporter } from 'nodemailer';
+import { createRequire } from 'node:module';
+import type Nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { ChannelError, DEFAULT_TIMEOUT_MS, redact, safeUrl, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
+
+const require = createRequire(import.meta.url);
+let nodemailer: typeof Nodemailer | undefined;
+
+/** nodemailer takes about 11 MB in a bare `node`: required when the first SMTP driver is built, not at start. */
+function mailer(): typeof Nodemailer {
+  return (nodemailer ??= require('nodemailer') as typeof Nodemailer);
+}
 
 export interface SmtpSettings {
   channel: string;
@@ -96,12 +106,12 @@ export class SmtpDriver implements ChannelDriver {
     }
     const timeout = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // URL query parameters (e.g. ?socketTimeout=60000) override these defaults: nodemailer merges URL data last.
-    this.transport = nodemailer.createTransport({
+    this.transport = mailer().createTransport({
       url: settings.url,
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       socketTimeout: Math.max(timeout, 30_000),
-    } as Parameters<typeof nodemailer.createTransport>[0]);
+    } as Parameters<typeof Nodemailer.createTransport>[0]);
     this.description = `smtp (${safeUrl(settings.url)}, from ${this.from})`;
   }
 

@@ -2,31 +2,49 @@
  * Twilio client construction shared by twilio-sms and twilio-voice: credentials, the optional API base URL
  * override (`baseUrl`: a proxy, or Prism in tests), and mapping Twilio failures to ChannelError.
  */
-import twilio from 'twilio';
+import { createRequire } from 'node:module';
+import type Twilio from 'twilio';
 import { normalisePhone } from '../engine/contacts/phone.ts';
 import { ChannelError, DEFAULT_TIMEOUT_MS, redact, safeUrl, type ChannelConfig } from './types.ts';
 
-type RequestOptions = Parameters<InstanceType<typeof twilio.RequestClient>['request']>[0];
+type TwilioSdk = typeof Twilio;
+type RequestClient = InstanceType<TwilioSdk['RequestClient']>;
+type RequestClientOptions = ConstructorParameters<TwilioSdk['RequestClient']>[0];
+type RequestOptions = Parameters<RequestClient['request']>[0];
+
+const require = createRequire(import.meta.url);
+let sdk: TwilioSdk | undefined;
+
+/** twilio-node takes about 22 MB in a bare `node`: required when the first Twilio driver is built, not at start. */
+function twilioSdk(): TwilioSdk {
+  return (sdk ??= require('twilio') as TwilioSdk);
+}
+
+let baseUrlClientClass: (new (baseUrl: string, options?: RequestClientOptions) => RequestClient) | undefined;
 
 /**
  * twilio-node's documented hook for custom transports is `httpClient` (a RequestClient). This one sends every
  * request to `baseUrl` instead of https://<product>.<edge>.<region>.twilio.com, keeping path and query, so a
  * base with a path prefix (a proxy mounted under /twilio) works too. The rewrite happens after the client has
- * applied TWILIO_EDGE / TWILIO_REGION, so those cannot mangle the override host.
+ * applied TWILIO_EDGE / TWILIO_REGION, so those cannot mangle the override host. Defined on first use, since
+ * its base class is twilio-node's.
  */
-export class BaseUrlRequestClient extends twilio.RequestClient {
-  private readonly base: URL;
+export function createBaseUrlRequestClient(baseUrl: string, options: RequestClientOptions = {}): RequestClient {
+  baseUrlClientClass ??= class BaseUrlRequestClient extends twilioSdk().RequestClient {
+    private readonly base: URL;
 
-  constructor(baseUrl: string, options: ConstructorParameters<typeof twilio.RequestClient>[0] = {}) {
-    super(options);
-    this.base = parseBaseUrl(baseUrl);
-  }
+    constructor(baseUrl: string, options: RequestClientOptions = {}) {
+      super(options);
+      this.base = parseBaseUrl(baseUrl);
+    }
 
-  override async request<TData>(opts: RequestOptions & { data?: TData }) {
-    const response = await super.request<TData>({ ...opts, uri: rebase(opts.uri, this.base) });
-    if (response.statusCode >= 400) response.body = withProblemMessage(response.body) as TData;
-    return response;
-  }
+    override async request<TData>(opts: RequestOptions & { data?: TData }) {
+      const response = await super.request<TData>({ ...opts, uri: rebase(opts.uri, this.base) });
+      if (response.statusCode >= 400) response.body = withProblemMessage(response.body) as TData;
+      return response;
+    }
+  };
+  return new baseUrlClientClass(baseUrl, options);
 }
 
 /**
@@ -86,7 +104,7 @@ export interface TwilioClientSettings {
   timeoutMs?: number;
 }
 
-export type TwilioClient = ReturnType<typeof twilio>;
+export type TwilioClient = ReturnType<TwilioSdk>;
 
 /** The secrets to scrub from error text: the auth token and the Basic auth value built from it. */
 export function twilioSecrets(settings: TwilioClientSettings): string[] {
@@ -102,8 +120,9 @@ export function createTwilioClient(settings: TwilioClientSettings): TwilioClient
       code: 'config',
     });
   }
+  const twilio = twilioSdk();
   const httpClient = settings.baseUrl
-    ? new BaseUrlRequestClient(settings.baseUrl, { timeout })
+    ? createBaseUrlRequestClient(settings.baseUrl, { timeout })
     : new twilio.RequestClient({ timeout });
   return twilio(settings.accountSid, settings.authToken, {
     httpClient,

@@ -1,20 +1,44 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../engine/store/open.ts';
 import { scratchDir } from './support/files.ts';
 
 const BIN = fileURLToPath(new URL('../engine/cli/hooks.mjs', import.meta.url));
 const STEPS = ['one', 'two', 'three', 'four', 'five'];
+/** the steps that call out (to the receiver below): journaled before the next step starts, so never called twice */
+const CALLS = ['two', 'four'];
 // each step does a little real work, so that executions are caught mid-run when the process dies
-const FLOW = `version: 1
+const flow = (receiver: string) => `version: 1
 id: crash
 trigger: { path: /crash }
 response: { status: 202, body: { execution: "{{ $execution.id }}" } }
 steps:
-${STEPS.map((id, i) => `  - id: ${id}\n    set: { v${i}: "{{ $sum([1..40000]) + ${i} }}" }`).join('\n')}
+${STEPS.map((id, i) =>
+  CALLS.includes(id)
+    ? `  - id: ${id}\n    http: { method: POST, url: "${receiver}/${id}", body: { execution: "{{ $execution.id }}" } }`
+    : `  - id: ${id}\n    set: { v${i}: "{{ $sum([1..40000]) + ${i} }}" }`,
+).join('\n')}
 `;
+
+/** A receiver of the flow's calls: counts them by step and execution (the Idempotency-Key the engine sends). */
+async function receiver(): Promise<{ url: string; calls: Map<string, number>; close(): Promise<void> }> {
+  const calls = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const key = String(req.headers['idempotency-key']);
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, calls, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -40,14 +64,17 @@ async function waitReady(url: string): Promise<void> {
 describe('an async engine killed with SIGKILL under load', () => {
   let dir: Awaited<ReturnType<typeof scratchDir>>;
   let child: ChildProcess | undefined;
+  let calls: Awaited<ReturnType<typeof receiver>>;
   beforeAll(async () => {
     dir = await scratchDir('hooks-crash-');
-    await dir.write('flows/crash.yaml', FLOW);
+    calls = await receiver();
+    await dir.write('flows/crash.yaml', flow(calls.url));
     // a short lease: the restarted engine takes over the dead one's executions after it
-    await dir.write('hooks.config.yaml', 'storage: { url: sqlite://data/hooks.db }\nqueue: { lease: 1s }\n');
+    await dir.write('hooks.config.yaml', 'storage: { url: sqlite://data/hooks.db }\nqueue: { lease: 1s }\nhttp: { allowList: ["127.0.0.1"] }\n');
   });
   afterAll(async () => {
     child?.kill('SIGKILL');
+    await calls.close();
     await dir.remove();
   });
 
@@ -81,6 +108,9 @@ describe('an async engine killed with SIGKILL under load', () => {
 
     const store = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
     const unfinishedAtCrash = (await Promise.all(answered.map((id) => store.getExecution(id)))).filter((e) => e?.status !== 'completed').length;
+    // executions the kill caught between their two calls: resumed below at the first unfinished step, not from the start
+    const midRun = (await Promise.all(answered.map((id) => store.journal(id)))).filter((j) => j.some((e) => e.stepId === 'two') && !j.some((e) => e.stepId === 'four')).length;
+    const callsAtCrash = new Map(calls.calls);
     await store.close();
 
     child = serve(config, port);
@@ -96,9 +126,21 @@ describe('an async engine killed with SIGKILL under load', () => {
         const journal = await after.journal(id);
         expect(journal.map((e) => e.stepId)).toEqual(STEPS);
         expect(journal.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+        for (const step of CALLS) {
+          // a journaled call is never made again; a call the kill cut short is made again, with the same key (the
+          // engine cannot know whether it arrived): a second call only where the first was made before the kill
+          const key = `${id}:${step}`;
+          const count = calls.calls.get(key) ?? 0;
+          expect(count, `calls of ${key}`).toBeGreaterThanOrEqual(1);
+          expect(count, `calls of ${key}`).toBeLessThanOrEqual(callsAtCrash.has(key) ? 2 : 1);
+        }
       }
-      // the kill must really have interrupted work, or this test proves nothing
+      const repeated = [...calls.calls].filter(([key, n]) => n > 1 && answered.includes(key.split(':')[0]));
+      // at most one call in flight per worker slot (16) when the process died
+      expect(repeated.length).toBeLessThanOrEqual(16);
+      // the kill must really have interrupted work, mid-run for some, or this test proves nothing
       expect(unfinishedAtCrash).toBeGreaterThan(0);
+      expect(midRun).toBeGreaterThan(0);
     } finally {
       await after.close();
       const exited = new Promise((r) => child!.once('exit', r));

@@ -354,6 +354,18 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       expect(await store.claimExecutions(5, 1000)).toMatchObject([{ id: 'x-slow', attempts: 3 }]);
     });
 
+    it('leaves an execution committed as claimed to its process until the lease runs out, then lets another take it', async () => {
+      const { store } = await open();
+      const running = execution('x-own', 'own', { status: 'running', attempts: 1, startedAt: at(0) });
+      await store.commitAccepted(log('own', { executionId: 'x-own' }), running, at(1000));
+
+      expect(await store.getExecution('x-own')).toEqual(running);
+      expect(await store.queueDepth()).toBe(1);
+      expect(await store.claimExecutions(5, 1000, new Date(T0 + 999))).toEqual([]);
+      // its process died before finishing: the next claim after the lease resumes it as a second attempt
+      expect(await store.claimExecutions(5, 1000, new Date(T0 + 1001))).toMatchObject([{ id: 'x-own', attempts: 2, startedAt: at(0) }]);
+    });
+
     it('never claims a finished execution, even long after its lease', async () => {
       const { store } = await open();
       await accept(store, 'done');
@@ -388,10 +400,24 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
     it('stores a finished sync execution with its journal and its log row together', async () => {
       const { store } = await open();
       const exec = execution('x-s', 's', { mode: 'sync', status: 'completed', attempts: 1, startedAt: at(0), finishedAt: at(30) });
-      await store.commitLog(log('s', { outcome: 'completed', status: 200, executionId: 'x-s' }), exec, [step('x-s', 1, 'a'), step('x-s', 2, 'b')]);
-      expect((await store.journal('x-s')).map((e) => e.stepId)).toEqual(['a', 'b']);
+      const steps = [step('x-s', 1, 'a'), step('x-s', 2, 'b', { kind: 'respond', result: undefined, vars: null, stop: true })];
+      await store.commitLog(log('s', { outcome: 'completed', status: 200, executionId: 'x-s' }), exec, steps);
+      expect(await store.journal('x-s')).toEqual(steps);
       expect(await store.getExecution('x-s')).toEqual(exec);
       expect(await store.queueDepth()).toBe(0);
+    });
+
+    it('commits the entries held back to the finish with it, after the appended ones, a step journaled once', async () => {
+      const { store } = await open();
+      await accept(store, 'h');
+      await store.claimExecutions(1, 60_000, new Date(T0));
+      await store.appendJournal(step('x-h', 1, 'calc'));
+      await store.appendJournal(step('x-h', 2, 'call', { kind: 'http' }));
+      const held = [step('x-h', 3, 'tidy'), step('x-h', 4, 'end', { kind: 'stop', result: undefined, vars: null, stop: true })];
+      await store.finishExecution('x-h', 'stopped', null, at(90), [step('x-h', 2, 'call', { result: 'a second run must not overwrite the first' }), ...held]);
+
+      expect(await store.journal('x-h')).toEqual([step('x-h', 1, 'calc'), step('x-h', 2, 'call', { kind: 'http' }), ...held]);
+      expect(await store.getExecution('x-h')).toMatchObject({ status: 'stopped', finishedAt: at(90) });
     });
 
     it('finishes executions and updates log outcomes', async () => {

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { ExecutionRecord, FieldChange, JournalEntry, Message, Store } from '../store/types.ts';
+import { STATUS_SYNTAX } from '../messages/status.ts';
 import { contactNames, type Attachment, type EventInput, type EventSink } from './types.ts';
 
 /**
@@ -68,6 +70,22 @@ function attachmentType(url: string): Attachment['type'] {
 const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
 
 /**
+ * The ids of a stored message's events, derived from the message's (engine-made) id: emitted again (a resumed
+ * execution running its send step again, a repeated status callback), an event keeps its id, the store ignores the
+ * copy, and a subscriber sees one `webhook-id` per event. One `status` event per message and status: a status reported
+ * again, also after a same-rank change in between, is the same event. An unusual provider status is hashed, so the id
+ * stays a plain header value.
+ */
+export function messageEventId(messageId: string): string {
+  return `evt_${messageId}`;
+}
+
+export function statusEventId(messageId: string, status: string): string {
+  const part = STATUS_SYNTAX.test(status) ? status : createHash('sha256').update(status).digest('hex').slice(0, 16);
+  return `evt_${messageId}_${part}`;
+}
+
+/**
  * `message`: one stored message (engine/messages), sent by a flow (from: bot) or received from the contact (from:
  * user). `contact` gives the name fields (the message's contact; looked up by the caller), `variables` the contact
  * fields that changed with it (an inbound webhook's map:).
@@ -76,6 +94,7 @@ export function messageEvent(message: Message, contact: { fields: Record<string,
   const content = message.content ?? {};
   const media = ([] as unknown[]).concat(content.mediaUrl ?? content.mediaUrls ?? []).filter((u): u is string => typeof u === 'string' && u !== '');
   return {
+    id: messageEventId(message.id),
     type: 'message',
     flow: message.flowId,
     platform: message.driver ?? 'unknown',
@@ -102,6 +121,7 @@ export function messageEvent(message: Message, contact: { fields: Record<string,
 /** `status`: a message's delivery status changed (the provider's answer to a send, or its callback). */
 export function statusEvent(message: Message, status: string, at: string, error: { code: string | null; message: string } | null = null): EventInput {
   return {
+    id: statusEventId(message.id, status),
     type: 'status',
     flow: message.flowId,
     platform: message.driver,
@@ -118,7 +138,9 @@ export function statusEvent(message: Message, status: string, at: string, error:
 
 /**
  * After a `send` step ran: its message (`message` event, from: bot) and the status the provider gave it (`status`),
- * or the failure (`status` failed). Reads the stored message only when a subscription wants either event.
+ * or the failure (`status` failed). Reads the stored message only when a subscription wants either event. Resolves
+ * once both are committed: callers await it before journaling the step (see runExecution). Run again for the same
+ * step (a resumed execution), it emits the same event ids.
  */
 export async function emitSendStep(deps: { events: EventSink; store: Store }, entry: JournalEntry, contact: { id: string; fields: Record<string, unknown> } | null): Promise<void> {
   if (entry.kind !== 'send') return;
@@ -130,7 +152,7 @@ export async function emitSendStep(deps: { events: EventSink; store: Store }, en
   const message = await deps.store.getMessage(result.messageId);
   if (!message) return;
   const who = contact && contact.id === message.contactId ? contact : message.contactId ? ((await deps.store.findContact({ id: message.contactId })) ?? null) : null;
-  if (result.ok) await events.emit(messageEvent(message, who));
   const error = result.ok ? null : { code: result.error?.code === undefined ? null : String(result.error.code), message: result.error?.message ?? message.error ?? 'failed' };
-  await events.emit(statusEvent(message, message.status, message.updatedAt, error));
+  // queued in one turn: one group commit for both, the message event first
+  await Promise.all([result.ok ? events.emit(messageEvent(message, who)) : undefined, events.emit(statusEvent(message, message.status, message.updatedAt, error))]);
 }

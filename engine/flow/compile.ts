@@ -78,7 +78,8 @@ export function compileFlow(
     if (previous) problems.push({ path: [...path, 'id'], message: `step id "${step.id}" is already used by another step; step ids are unique in a flow` });
     else seenStepIds.set(step.id, path);
     const kind = STEP_KIND_NAMES.find((name) => step[name] !== undefined)!;
-    return STEP_KINDS[kind].compile(step.id, step[kind] as never, [...path, kind], ctx);
+    const definition = STEP_KINDS[kind];
+    return { ...definition.compile(step.id, step[kind] as never, [...path, kind], ctx), pure: definition.pure };
   }
 
   const trigger = flow.trigger;

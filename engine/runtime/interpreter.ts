@@ -9,8 +9,13 @@ export interface RunOptions {
   services: StepServices;
   /** steps already finished in an earlier attempt: replayed from their journal entries, never run again */
   journal: JournalEntry[];
-  /** called when a step finishes, before the next starts: the caller makes it durable */
-  onStep(entry: JournalEntry): Promise<void>;
+  /**
+   * called when a step finishes, before the next starts: the caller makes it durable. A pure step's entry may be
+   * held back (see `settle`).
+   */
+  onStep(entry: JournalEntry, pure: boolean): Promise<void>;
+  /** before a step that is not pure starts: the entries held back must be durable now (its effect may depend on them) */
+  settle?(): Promise<void>;
   respond(answer: Answer): void;
   now?: () => Date;
 }
@@ -46,6 +51,7 @@ export async function runSteps(flow: CompiledFlow, options: RunOptions): Promise
         ({ result, vars, stop } = replay);
         if (step.kind === 'branch') then = step.children?.[(result as { case: number | null }).case ?? -1] ?? [];
       } else {
+        if (!step.pure) await options.settle?.();
         const started = now();
         const outcome = await step.run({ scope, bindings: options.bindings, services: options.services, respond: options.respond });
         const finished = now();
@@ -62,7 +68,7 @@ export async function runSteps(flow: CompiledFlow, options: RunOptions): Promise
           startedAt: started.toISOString(),
           finishedAt: finished.toISOString(),
           durationMs: finished.getTime() - started.getTime(),
-        });
+        }, step.pure === true);
       }
       scope.steps[step.id] = result;
       if (vars) Object.assign(scope.vars, vars);

@@ -15,8 +15,13 @@ export class Metrics {
   private readonly executions = new Map<string, Histogram>();
   private readonly gauges = new Map<string, { help: string; read: () => Promise<number | Record<string, number>> }>();
 
+  // label text per flow and status, built once: request() runs on every request
+  private readonly requestKeys = new Map<string, string>();
+
   request(flow: string, status: number): void {
-    const key = `flow="${escape(flow)}",status="${status}"`;
+    const id = `${status}${flow}`;
+    let key = this.requestKeys.get(id);
+    if (key === undefined) this.requestKeys.set(id, (key = `flow="${escape(flow)}",status="${status}"`));
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
   }
 

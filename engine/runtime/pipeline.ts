@@ -20,14 +20,24 @@ export interface EngineContext {
   config: EngineConfig;
   store: Store;
   services(flow: CompiledFlow, executionId: string): StepServices;
-  /** wakes the async worker after a job is committed */
-  notifyWorker(): void;
+  /** the async worker, as the pipeline hands it accepted executions */
+  worker: AcceptedRunner;
   metrics: Metrics;
   limiter: RateLimiter;
   now(): Date;
   newId(prefix: string): string;
   /** the engine's events: stored with one delivery per matching subscription (see engine/events) */
   events: EventSink;
+}
+
+/** The async worker as the pipeline sees it (engine/runtime/worker.ts). */
+export interface AcceptedRunner {
+  /** a free slot: the accepted execution is committed as claimed by this process and run at once */
+  reserve(): boolean;
+  /** after the commit of a reserved execution: runs it, or (undefined: the commit failed) frees the slot */
+  runReserved(execution: ExecutionRecord | undefined): void;
+  /** wakes the claim loop after an execution was committed queued */
+  notify(): void;
 }
 
 /** The largest body kept in the webhook log; the rest is cut and marked. */
@@ -100,11 +110,11 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
 
   // problems that did not stop the request (a mapped value that does not fit its field): kept in the log entry
   let notes: string | null = null;
-  const finish = async (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]): Promise<Answer> => {
+  const finish = async (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string): Promise<Answer> => {
     Object.assign(log, { outcome, reason: reason ?? notes, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
     try {
-      // an accepted async request commits its log row and its queued execution together: that is the job
-      if (outcome === 'accepted' && execution) await ctx.store.commitAccepted(log, execution);
+      // an accepted async request commits its log row and its execution together: that is the job
+      if (outcome === 'accepted' && execution) await ctx.store.commitAccepted(log, execution, leaseUntil);
       else await ctx.store.commitLog(log, execution, journal);
     } catch {
       ctx.metrics.request(flow.id, 503);
@@ -254,7 +264,7 @@ async function firstDelivery(ctx: EngineContext, flow: CompiledFlow, key: string
 }
 
 /** Records the request's outcome with its execution and answers; the one way from an answer to a commit. */
-type Finish = (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[]) => Promise<Answer>;
+type Finish = (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string) => Promise<Answer>;
 
 async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, execution: ExecutionRecord, scope: Scope, bindings: Record<string, unknown>, finish: Finish): Promise<Answer> {
   let answer: Answer;
@@ -264,8 +274,16 @@ async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry
     log.executionId = null;
     return finish(json(500, { error: 'the flow could not render its response' }), 'failed', `response: ${(err as Error).message}`);
   }
-  const sent = await finish(answer, 'accepted', null, execution);
-  if (sent === answer) ctx.notifyWorker();
+  // with a free worker slot, the execution is committed claimed by this process and runs at once: no claim round
+  if (!ctx.worker.reserve()) {
+    const sent = await finish(answer, 'accepted', null, execution);
+    if (sent === answer) ctx.worker.notify();
+    return sent;
+  }
+  const now = ctx.now();
+  Object.assign(execution, { status: 'running', attempts: 1, startedAt: now.toISOString() });
+  const sent = await finish(answer, 'accepted', null, execution, undefined, new Date(now.getTime() + ctx.config.queue.leaseMs).toISOString());
+  ctx.worker.runReserved(sent === answer ? execution : undefined);
   return sent;
 }
 
@@ -294,7 +312,9 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
     now: ctx.now,
     onStep: async (entry) => {
       const safe = redactSecrets(entry, flow.secrets);
-      void emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
+      // committed before the step counts as done: the answer (and the journal it commits) never leaves while the
+      // send's events are still queued
+      if (safe.kind === 'send') await emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
       journal.push(safe);
       if (persisted) persisted = persisted.then(() => ctx.store.appendJournal(safe));
     },

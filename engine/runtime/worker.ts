@@ -1,5 +1,5 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { ExecutionRecord } from '../store/types.ts';
+import type { ExecutionRecord, JournalEntry } from '../store/types.ts';
 import type { EngineContext } from './pipeline.ts';
 import type { ContactView, Scope } from '../steps/types.ts';
 import { executionBindings, scopeOf } from './scope.ts';
@@ -29,6 +29,9 @@ export class Worker {
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
   private readonly running = new Set<Promise<void>>();
+  // one per slot reserved for an execution still being committed (any settles any: only their number matters)
+  private readonly reservations: Promise<void>[] = [];
+  private readonly settleReservation: (() => void)[] = [];
 
   constructor(
     private readonly ctx: EngineContext,
@@ -43,12 +46,48 @@ export class Worker {
     this.wake?.();
   }
 
-  /** stops claiming, then waits for the executions in progress to finish their steps */
+  /**
+   * Takes a free slot for an execution the pipeline is about to commit as claimed by this process (see
+   * Store.commitAccepted): it then runs at once, with no claim round through the store. False when every slot is
+   * busy or the worker is stopping: the execution is queued and claimed when a slot frees.
+   */
+  reserve(): boolean {
+    if (this.stopped || this.active >= this.options.concurrency) return false;
+    this.active++;
+    let settle!: () => void;
+    this.reservations.push(new Promise<void>((resolve) => (settle = resolve)));
+    this.settleReservation.push(settle);
+    return true;
+  }
+
+  /** Runs the execution a reserved slot was for, once committed; undefined when its commit failed (the slot is freed). */
+  runReserved(execution: ExecutionRecord | undefined): void {
+    this.reservations.shift();
+    this.settleReservation.shift()!();
+    if (execution) this.launch(execution);
+    else this.done();
+  }
+
+  /** stops claiming, then waits for the executions in progress (and those reserved, being committed) to finish */
   async stop(): Promise<void> {
     this.stopped = true;
     this.notify();
     await this.loopDone;
+    await Promise.all(this.reservations);
     await Promise.all(this.running);
+  }
+
+  private launch(execution: ExecutionRecord): void {
+    const job: Promise<void> = this.execute(execution).finally(() => {
+      this.running.delete(job);
+      this.done();
+    });
+    this.running.add(job);
+  }
+
+  private done(): void {
+    this.active--;
+    this.notify();
   }
 
   private async loop(): Promise<void> {
@@ -64,12 +103,7 @@ export class Worker {
       }
       for (const execution of claimed) {
         this.active++;
-        const job = this.execute(execution).finally(() => {
-          this.active--;
-          this.running.delete(job);
-          this.notify();
-        });
-        this.running.add(job);
+        this.launch(execution);
       }
       if (claimed.length === free && free > 0) continue; // there may be more waiting
       await new Promise<void>((resolve) => {
@@ -103,8 +137,10 @@ export class Worker {
 }
 
 /**
- * Runs (or resumes) one claimed execution to its end: steps already in its journal are replayed, the rest run, each
- * journaled before the next; then the execution is marked finished. The worker and `hooks test` both run this.
+ * Runs (or resumes) one claimed execution to its end: steps already in its journal are replayed, the rest run; then the
+ * execution is marked finished. A step with effects (http, send) is journaled before the next starts; pure steps'
+ * entries are held back until the next such step or the finish, and committed with it (a crash before that runs them
+ * again, which changes nothing outside). The worker and `hooks test` both run this.
  */
 export async function runExecution(
   ctx: EngineContext,
@@ -116,6 +152,7 @@ export async function runExecution(
   const started = ctx.now();
   const contact = execution.input.contactId && contactFor ? await contactFor(execution.input.contactId) : null;
   const scope = scopeOf(execution.input, contact);
+  const held: JournalEntry[] = [];
   const result = await runSteps(flow, {
     executionId: execution.id,
     scope,
@@ -124,17 +161,22 @@ export async function runExecution(
     // a first attempt has nothing journaled yet; reading would only flush the group commit early
     journal: execution.attempts > 1 ? await store.journal(execution.id) : [],
     now: ctx.now,
-    onStep: (entry) => {
+    onStep: async (entry, pure) => {
       const safe = redactSecrets(entry, flow.secrets);
-      void emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
+      if (pure) return void held.push(safe);
+      // a send's events are committed before its journal entry: a journaled step is replayed without emitting, so a
+      // crash between the two commits must not find the entry without them. A crash before the entry runs the step
+      // again, which finds its stored message and emits the same event ids (the store ignores the copies).
+      if (safe.kind === 'send') await emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
       return store.appendJournal(safe);
     },
+    settle: async () => void (await Promise.all(held.splice(0).map((entry) => store.appendJournal(entry)))),
     respond: () => undefined,
   });
   const finished = ctx.now();
   // queued before the finish, so both land in the same group commit
   void ctx.events.emit(executionEvent(flow.id, execution, result, started, finished));
-  await store.finishExecution(execution.id, result.status, result.error, finished.toISOString());
+  await store.finishExecution(execution.id, result.status, result.error, finished.toISOString(), held);
   ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
   return { result, scope };
 }

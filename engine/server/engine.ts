@@ -73,7 +73,11 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
     metrics,
     limiter: new RateLimiter(),
     services: (flow, executionId) => services(flow, executionId),
-    notifyWorker: () => worker?.notify(),
+    worker: {
+      reserve: () => worker?.reserve() ?? false,
+      runReserved: (execution) => worker?.runReserved(execution),
+      notify: () => worker?.notify(),
+    },
     events,
     now: () => new Date(),
     newId,

@@ -5,6 +5,7 @@ import type { CompiledExpression } from '../expr/expression.ts';
 /** `branch`: run the steps of the first case whose `when` is true, else the `else` steps. */
 export const branchStep: StepDefinition<BranchCase[]> = {
   kind: 'branch',
+  pure: true,
   compile(id, spec, path, ctx) {
     const cases: { when: CompiledExpression | undefined; steps: CompiledStep[] }[] = [];
     spec.forEach((item, i) => {

@@ -34,6 +34,7 @@ class RenderProblem extends Error {}
  */
 export const httpStep: StepDefinition<Http> = {
   kind: 'http',
+  pure: false,
   compile(id, spec, path, ctx) {
     if (spec.method !== undefined && !isTemplateString(spec.method) && !METHODS.includes(spec.method.toUpperCase())) {
       ctx.problem([...path, 'method'], `"${spec.method}" is not an HTTP method; use one of ${METHODS.join(', ')}`);

@@ -20,6 +20,7 @@ export function compileResponse(spec: Response, path: DocPath, ctx: CompileConte
 /** `respond`: answer a sync caller now; later steps still run. */
 export const respondStep: StepDefinition<Response> = {
   kind: 'respond',
+  pure: true,
   compile(id, spec, path, ctx) {
     if (ctx.mode !== 'sync') ctx.problem(path, '`respond` only works in sync flows (mode: sync); async flows answer with `response:`', { key: true });
     const render = compileResponse(spec, path, ctx, { status: 200, headers: {}, body: '' });

@@ -17,6 +17,7 @@ const MESSAGE_FIELDS = ['to', 'text', 'subject', 'html', 'replyTo', 'mediaUrl', 
  */
 export const sendStep: StepDefinition<Send> = {
   kind: 'send',
+  pure: false,
   compile(id, spec, path, ctx) {
     const given = spec as unknown as Record<string, unknown>;
     const channel = ctx.config.channels[spec.channel];

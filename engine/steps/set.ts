@@ -3,6 +3,7 @@ import type { StepDefinition } from './types.ts';
 /** `set`: assign variables from templated values. */
 export const setStep: StepDefinition<Record<string, unknown>> = {
   kind: 'set',
+  pure: true,
   compile(id, spec, path, ctx) {
     const assignments = Object.entries(spec).map(([name, value]) => [name, ctx.template([...path, name], value)] as const);
     return {

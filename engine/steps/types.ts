@@ -76,6 +76,8 @@ export interface CompiledStep {
   run(run: StepRun): Promise<StepOutcome>;
   /** nested step lists (branch cases), so tools can walk the whole flow */
   children?: CompiledStep[][];
+  /** set from the kind's definition (StepDefinition.pure) */
+  pure?: boolean;
 }
 
 /** What a step kind may use while compiling; problems are collected with their document path. */
@@ -90,5 +92,10 @@ export interface CompileContext {
 
 export interface StepDefinition<Spec> {
   kind: StepKind;
+  /**
+   * The step only computes (nothing leaves the engine): run again after a crash it changes nothing outside, so its
+   * journal entry may wait and be committed with a later one, rather than each step waiting for a commit.
+   */
+  pure: boolean;
   compile(id: string, spec: Spec, path: DocPath, ctx: CompileContext): CompiledStep;
 }

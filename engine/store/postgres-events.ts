@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { insertStatements, iso, isoOf, text, type Statement } from './postgres-sql.ts';
+import { insertStatements, iso, isoOf, MAX_COMBINED_PARAMETERS, text, type Statement } from './postgres-sql.ts';
 import type {
   ClaimedEventDelivery, EventAttempt, EventAttemptOutcome, EventBreakerRecord, EventDelivery, EventDeliveryQuery, EventDeliveryStatus,
   EventHealthRow, NewEventDelivery, StoredEvent,
@@ -123,8 +123,12 @@ export function eventStatements(items: PendingEventWrite[]): { inserts: Statemen
   const attempts: unknown[][] = [];
   const updates: Statement[] = [];
   const updatedIds: number[] = [];
+  const seen = new Set<unknown>();
   for (const item of items) {
     if (item.kind === 'event') {
+      // an event emitted twice in one batch is stored once: its first copy
+      if (seen.has(item.event[0])) continue;
+      seen.add(item.event[0]);
       events.push(item.event);
       deliveries.push(...item.deliveries);
     } else {
@@ -141,13 +145,38 @@ export function eventStatements(items: PendingEventWrite[]): { inserts: Statemen
   }
   return {
     inserts: [
-      ...insertStatements('events', EVENT_COLUMNS, events),
-      ...insertStatements('event_deliveries', DELIVERY_COLUMNS, deliveries),
+      // an event id stored before (a producer emitting the same event again) is not stored or delivered again, and
+      // never fails the batch it shares with other requests' writes
+      ...insertStatements('events', EVENT_COLUMNS, events, ' ON CONFLICT (id) DO NOTHING'),
+      ...newDeliveryStatements(deliveries),
       ...insertStatements('event_attempts', ATTEMPT_COLUMNS, attempts),
     ],
     updates,
     updatedIds,
   };
+}
+
+/**
+ * The deliveries' INSERTs, without a second delivery of one event to one subscription (a copy of an event stored
+ * before). Checked against the deliveries, not the events: a batch run as one statement does not see its own events,
+ * one run as a transaction would.
+ */
+function newDeliveryStatements(rows: unknown[][]): Statement[] {
+  const statements: Statement[] = [];
+  const columns = DELIVERY_COLUMNS.join(', ');
+  const perStatement = Math.floor(MAX_COMBINED_PARAMETERS / DELIVERY_COLUMNS.length);
+  for (let start = 0; start < rows.length; start += perStatement) {
+    const values: unknown[] = [];
+    const $ = (value: unknown) => `$${values.push(value)}`;
+    const tuples = rows.slice(start, start + perStatement).map(([sub, event, type, status, nextAt, createdAt]) =>
+      `(${$(sub)}, ${$(event)}, ${$(type)}, ${$(status)}, ${$(nextAt)}::timestamptz, ${$(createdAt)}::timestamptz)`);
+    statements.push({
+      text: `INSERT INTO event_deliveries (${columns}) SELECT * FROM (VALUES ${tuples.join(', ')}) AS d (${columns})
+        WHERE NOT EXISTS (SELECT 1 FROM event_deliveries x WHERE x.event_id = d.event_id AND x.subscription_id = d.subscription_id)`,
+      values,
+    });
+  }
+  return statements;
 }
 
 export class PostgresEventTables {

@@ -38,7 +38,7 @@ const SWEEP_SLICE = 1_000;
 
 const LOG_COLUMNS = ['id', 'received_at', 'flow_id', 'revision', 'method', 'path', 'headers', 'query', 'body', 'body_truncated', 'outcome',
   'reason', 'status', 'duration_ms', 'execution_id', 'contact_id', 'identification', 'duplicate_of', 'replay_of'];
-const EXECUTION_COLUMNS = ['id', 'flow_id', 'revision', 'log_id', 'mode', 'status', 'input', 'attempts', 'created_at', 'started_at', 'finished_at', 'error'];
+const EXECUTION_COLUMNS = ['id', 'flow_id', 'revision', 'log_id', 'mode', 'status', 'input', 'attempts', 'created_at', 'started_at', 'finished_at', 'error', 'lease_until'];
 const JOURNAL_COLUMNS = ['execution_id', 'seq', 'step_id', 'kind', 'result', 'vars', 'stop', 'started_at', 'finished_at', 'duration_ms'];
 const MESSAGE_COLUMNS = ['id', 'direction', 'channel', 'driver', 'contact_id', 'to_address', 'from_address', 'content', 'provider_id',
   'status', 'status_rank', 'error', 'flow_id', 'execution_id', 'step_id', 'log_id', 'created_at', 'updated_at'];
@@ -90,9 +90,10 @@ export class PostgresStore implements Store {
     return this.batch.stats;
   }
 
-  async commitAccepted(log: LogEntry, execution: ExecutionRecord): Promise<void> {
+  async commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void> {
     this.ensureOpen();
-    return this.track(execution.id, this.batch.add({ kind: 'request', log: logValues(log), execution: executionValues(execution), journal: [] }));
+    const values = executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
+    return this.track(execution.id, this.batch.add({ kind: 'request', log: logValues(log), execution: values, journal: [] }));
   }
 
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = []): Promise<void> {
@@ -153,9 +154,12 @@ export class PostgresStore implements Store {
     return this.track(entry.executionId, this.batch.add({ kind: 'journal', entry: journalValues(entry) }));
   }
 
-  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string): Promise<void> {
+  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal: JournalEntry[] = []): Promise<void> {
     this.ensureOpen();
-    return this.track(executionId, this.batch.add({ kind: 'finish', id: executionId, finish: [executionId, status, text(error), iso(finishedAt, 'finishedAt')] }));
+    // queued in the same turn as the finish: the entries commit in its transaction
+    const entries = journal.map((entry) => this.appendJournal(entry));
+    const finish = this.track(executionId, this.batch.add({ kind: 'finish', id: executionId, finish: [executionId, status, text(error), iso(finishedAt, 'finishedAt')] }));
+    await Promise.all([...entries, finish]);
   }
 
   async updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void> {
@@ -380,8 +384,9 @@ export class PostgresStore implements Store {
       let status = current.status;
       let nextRank = rank;
       if (update.status !== undefined && update.status !== current.status) {
-        // a status that comes late (sent after delivered) is history, not the message's state
-        if ((update.statusRank ?? rank) >= rank) (status = update.status), (nextRank = update.statusRank ?? rank);
+        // a status that comes late (sent after delivered) is history, not the message's state; the engine taking over
+        // its own interrupted message (force) sets it whatever the rank, as SqliteStore does
+        if (update.force || (update.statusRank ?? rank) >= rank) (status = update.status), (nextRank = update.statusRank ?? rank);
         await client.query('INSERT INTO message_status_changes (message_id, status, at, source, error) VALUES ($1, $2, $3, $4, $5)', [
           id,
           update.status,
@@ -680,10 +685,11 @@ function toLog(row: Row): LogEntry {
   };
 }
 
-function executionValues(e: ExecutionRecord): unknown[] {
+function executionValues(e: ExecutionRecord, leaseUntil: string | null = null): unknown[] {
   return [
     e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, iso(e.createdAt, 'createdAt'),
     e.startedAt === null ? null : iso(e.startedAt, 'startedAt'), e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'), text(e.error),
+    leaseUntil,
   ];
 }
 

@@ -235,6 +235,15 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'journal kept in the execution row',
+    sql: `
+      -- a sync run that ended before its answer is committed as one execution row with its whole journal (JSON), not
+      -- one row per step; the journal table keeps the steps of every other execution
+      ALTER TABLE executions ADD COLUMN journal TEXT;
+    `,
+  },
 ];
 
 /**

@@ -84,14 +84,21 @@ export class SqliteStore implements Store {
     return this.batch.stats;
   }
 
-  async commitAccepted(log: LogEntry, execution: ExecutionRecord): Promise<void> {
+  async commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void> {
     this.ensureOpen();
     // serialise now, so a value that cannot be stored fails its own caller and not the whole batch
-    return this.batch.add({ kind: 'request', log: logRow(log), execution: executionRow(execution), journal: [] });
+    const row = executionRow(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
+    return this.batch.add({ kind: 'request', log: logRow(log), execution: row, journal: [] });
   }
 
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = []): Promise<void> {
     this.ensureOpen();
+    if (execution?.finishedAt) {
+      // a run that ended before its answer: its journal is complete, and goes in the execution's row (one row, not one
+      // per step: the sync request's commit is the hot path). Nothing is appended to it later.
+      const row = { ...executionRow(execution), journal: JSON.stringify(journal.map(inlineEntry)) };
+      return this.batch.add({ kind: 'request', log: logRow(log), execution: row, journal: [] });
+    }
     return this.batch.add({ kind: 'request', log: logRow(log), execution: execution && executionRow(execution), journal: journal.map(journalRow) });
   }
 
@@ -116,7 +123,13 @@ export class SqliteStore implements Store {
 
   async journal(executionId: string): Promise<JournalEntry[]> {
     this.settle();
-    return this.sql.journal.all(executionId).map(toJournal);
+    const rows = this.sql.journal.all(executionId).map(toJournal);
+    const inline = this.sql.inlineJournal.get(executionId) as unknown as string | null | undefined;
+    if (!inline) return rows;
+    // entries kept in the execution's row (see commitLog, finishExecution); a step journaled twice keeps its first entry
+    const steps = new Set(rows.map((entry) => entry.stepId));
+    const kept = (JSON.parse(inline) as Omit<JournalEntry, 'executionId'>[]).filter((entry) => !steps.has(entry.stepId));
+    return [...rows, ...kept.map((entry) => ({ executionId, ...entry }))].sort((a, b) => a.seq - b.seq || (a.stepId < b.stepId ? -1 : a.stepId > b.stepId ? 1 : 0));
   }
 
   async appendJournal(entry: JournalEntry): Promise<void> {
@@ -124,9 +137,11 @@ export class SqliteStore implements Store {
     return this.batch.add({ kind: 'journal', entry: journalRow(entry) });
   }
 
-  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string): Promise<void> {
+  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal: JournalEntry[] = []): Promise<void> {
     this.ensureOpen();
-    return this.batch.add({ kind: 'finish', finish: { id: executionId, status, error, finishedAt: iso(finishedAt, 'finishedAt') } });
+    // the last entries go in the execution's row with the finish: one row written instead of one per step
+    const inline = journal.length > 0 ? JSON.stringify(journal.map(inlineEntry)) : null;
+    return this.batch.add({ kind: 'finish', finish: { id: executionId, status, error, finishedAt: iso(finishedAt, 'finishedAt'), journal: inline } });
   }
 
   async updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void> {
@@ -483,8 +498,9 @@ function prepare(db: Database.Database) {
       VALUES (@id, @received_at, @flow_id, @revision, @method, @path, @headers, @query, @body, @body_truncated, @outcome,
         @reason, @status, @duration_ms, @execution_id, @contact_id, @identification, @duplicate_of, @replay_of)`),
     insertExecution: s(`INSERT INTO executions (id, flow_id, revision, log_id, mode, status, input, attempts, created_at,
-        started_at, finished_at, error)
-      VALUES (@id, @flow_id, @revision, @log_id, @mode, @status, @input, @attempts, @created_at, @started_at, @finished_at, @error)`),
+        started_at, finished_at, error, lease_until, journal)
+      VALUES (@id, @flow_id, @revision, @log_id, @mode, @status, @input, @attempts, @created_at, @started_at, @finished_at, @error,
+        @lease_until, @journal)`),
     insertJournal: s(`INSERT INTO journal (execution_id, seq, step_id, kind, result, vars, stop, started_at, finished_at, duration_ms)
       VALUES (@execution_id, @seq, @step_id, @kind, @result, @vars, @stop, @started_at, @finished_at, @duration_ms)
       ON CONFLICT (execution_id, step_id) DO NOTHING`),
@@ -501,7 +517,8 @@ function prepare(db: Database.Database) {
       SET status = 'running', lease_until = @leaseUntil, attempts = attempts + 1, started_at = coalesce(started_at, @now)
       WHERE id = @id RETURNING *`),
     renew: s(`UPDATE executions SET lease_until = @leaseUntil WHERE id = @id AND status = 'running'`),
-    finish: s(`UPDATE executions SET status = @status, error = @error, finished_at = @finishedAt, lease_until = NULL WHERE id = @id`),
+    finish: s(`UPDATE executions SET status = @status, error = @error, finished_at = @finishedAt, lease_until = NULL,
+      journal = coalesce(@journal, journal) WHERE id = @id`),
     updateLog: s(`UPDATE webhook_log SET outcome = @outcome, status = @status, reason = @reason, duration_ms = @durationMs WHERE id = @id`),
     getLog: s('SELECT * FROM webhook_log WHERE id = ?'),
     expireDelivery: s('DELETE FROM deliveries WHERE flow_id = @flowId AND key = @key AND expires_at <= @now'),
@@ -540,6 +557,7 @@ function prepare(db: Database.Database) {
         AND (contact_id = @contactId OR from_address = @from) LIMIT 1`),
     getExecution: s('SELECT * FROM executions WHERE id = ?'),
     journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
+    inlineJournal: s('SELECT journal FROM executions WHERE id = ?').pluck(),
     queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
     sweepLogs: s(`DELETE FROM webhook_log WHERE rowid IN
       (SELECT rowid FROM webhook_log WHERE received_at < @cutoff LIMIT @limit)`),
@@ -596,7 +614,7 @@ function toLog(row: Row): LogEntry {
   };
 }
 
-function executionRow(e: ExecutionRecord): Row {
+function executionRow(e: ExecutionRecord, leaseUntil: string | null = null): Row {
   return {
     id: e.id,
     flow_id: e.flowId,
@@ -610,6 +628,8 @@ function executionRow(e: ExecutionRecord): Row {
     started_at: e.startedAt === null ? null : iso(e.startedAt, 'startedAt'),
     finished_at: e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'),
     error: e.error,
+    lease_until: leaseUntil,
+    journal: null,
   };
 }
 
@@ -644,6 +664,11 @@ function journalRow(j: JournalEntry): Row {
     finished_at: iso(j.finishedAt, 'finishedAt'),
     duration_ms: j.durationMs,
   };
+}
+
+/** A journal entry as kept in its execution's row (JSON leaves `result: undefined` out, which reads back the same). */
+function inlineEntry({ executionId: _, ...entry }: JournalEntry): Omit<JournalEntry, 'executionId'> {
+  return { ...entry, startedAt: iso(entry.startedAt, 'startedAt'), finishedAt: iso(entry.finishedAt, 'finishedAt') };
 }
 
 function toJournal(row: Row): JournalEntry {

@@ -277,8 +277,12 @@ export interface EventBreakerRecord {
 }
 
 export interface Store {
-  /** the async answer's promise: the log row and the queued execution are committed together, or neither is */
-  commitAccepted(log: LogEntry, execution: ExecutionRecord): Promise<void>;
+  /**
+   * the async answer's promise: the log row and the queued execution are committed together, or neither is. With
+   * `leaseUntil`, the execution (status running) is committed already claimed by this process until then: the process
+   * that answered runs it at once, without a claim; should it die, the lease runs out and another claims it.
+   */
+  commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void>;
   /** a request that did not start an async execution (rejected, sync): its log row, with its execution if any */
   commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[]): Promise<void>;
   /** claims up to `limit` runnable executions (queued, or running with an expired lease), marking them running */
@@ -288,7 +292,8 @@ export interface Store {
   journal(executionId: string): Promise<JournalEntry[]>;
   /** durable before the next step starts; a second entry for the same step is refused (ignored) */
   appendJournal(entry: JournalEntry): Promise<void>;
-  finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string): Promise<void>;
+  /** `journal`: the last entries, not appended yet, committed with the finish */
+  finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal?: JournalEntry[]): Promise<void>;
   /** updates the log row of a request once its sync execution has answered or finished */
   updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void>;
   getLog(id: string): Promise<LogEntry | undefined>;

@@ -75,7 +75,8 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
     metrics: new Metrics(),
     limiter: new RateLimiter(),
     services: () => services,
-    notifyWorker: () => undefined,
+    // `hooks test` runs queued executions itself (engine/testing/run.ts)
+    worker: { reserve: () => false, runReserved: () => undefined, notify: () => undefined },
     now: () => TEST_CLOCK,
     newId: (prefix) => {
       const n = (counters.get(prefix) ?? 0) + 1;
