@@ -400,7 +400,7 @@ steps:
   - id: wait
     http: { url: "${hold.url}", timeout: 20s }
 `;
-    // one worker slot, held by the blocker: everything accepted after it stays queued
+    // one worker slot, held by the blocker: everything accepted after it waits
     const e = await start({ 'block.yaml': block, 'later.yaml': marked('later', 'accepted-under-v1'), 'gone.yaml': marked('gone', 'gone-v1') }, 'http: { allowPrivateNetworks: true }\nqueue: { concurrency: 1 }\n');
     expect((await e.request('/hooks/block', { json: {} })).status).toBe(200);
     await waitFor('the blocker to hold the worker', async () => hold.held() === 1);
@@ -411,7 +411,9 @@ steps:
     await unlink(join(flowsDir(e), 'gone.yaml'));
     await waitFor('the change to go live', async () => (await fileStatus(e, 'later.yaml'))?.revision === revision(marked('later', 'accepted-under-v2')) && (await e.request('/hooks/gone', { json: {} })).status === 404);
     const second = (await e.request('/hooks/later', { json: {} })).body as { execution: string };
-    expect((await e.admin(`/api/executions/${first.execution}`)).body.status).toBe('queued');
+    // not run yet: the first waits for the slot claimed by this process (it may hold one per slot), the next is queued
+    expect((await e.admin(`/api/executions/${first.execution}`)).body).toMatchObject({ status: 'running', finishedAt: null, journal: [] });
+    expect((await e.admin(`/api/executions/${doomed.execution}`)).body).toMatchObject({ status: 'queued', journal: [] });
     hold.release();
 
     const finished = async (id: string) => waitFor(`execution ${id}`, async () => {

@@ -32,9 +32,9 @@ export interface EngineContext {
 
 /** The async worker as the pipeline sees it (engine/runtime/worker.ts). */
 export interface AcceptedRunner {
-  /** a free slot: the accepted execution is committed as claimed by this process and run at once */
+  /** true: the accepted execution is committed as claimed by this process, which runs it without a claim round */
   reserve(): boolean;
-  /** after the commit of a reserved execution: runs it, or (undefined: the commit failed) frees the slot */
+  /** after the commit of a reserved execution: runs it, or (undefined: the commit failed) gives its place back */
   runReserved(execution: ExecutionRecord | undefined): void;
   /** wakes the claim loop after an execution was committed queued */
   notify(): void;
@@ -274,7 +274,7 @@ async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry
     log.executionId = null;
     return finish(json(500, { error: 'the flow could not render its response' }), 'failed', `response: ${(err as Error).message}`);
   }
-  // with a free worker slot, the execution is committed claimed by this process and runs at once: no claim round
+  // when the worker has room, the execution is committed claimed by this process and runs here: no claim round
   if (!ctx.worker.reserve()) {
     const sent = await finish(answer, 'accepted', null, execution);
     if (sent === answer) ctx.worker.notify();

@@ -25,13 +25,15 @@ export interface WorkerOptions {
  */
 export class Worker {
   private active = 0;
+  /** reserved slots whose execution is still being committed */
+  private reserving = 0;
+  /** committed claimed by this process (see reserve), waiting for a slot: their leases are renewed while they wait */
+  private readonly held: ExecutionRecord[] = [];
   private stopped = false;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
+  private renewer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
-  // one per slot reserved for an execution still being committed (any settles any: only their number matters)
-  private readonly reservations: Promise<void>[] = [];
-  private readonly settleReservation: (() => void)[] = [];
 
   constructor(
     private readonly ctx: EngineContext,
@@ -40,6 +42,8 @@ export class Worker {
 
   start(): void {
     this.loopDone = this.loop();
+    this.renewer = setInterval(() => this.renewHeld(), this.options.leaseMs / 3);
+    this.renewer.unref();
   }
 
   notify(): void {
@@ -47,52 +51,58 @@ export class Worker {
   }
 
   /**
-   * Takes a free slot for an execution the pipeline is about to commit as claimed by this process (see
-   * Store.commitAccepted): it then runs at once, with no claim round through the store. False when every slot is
-   * busy or the worker is stopping: the execution is queued and claimed when a slot frees.
+   * Takes a place for an execution the pipeline is about to commit as claimed by this process (Store.commitAccepted):
+   * it runs as soon as it is committed and a slot is free, with no claim round through the store. A process holds at
+   * most `concurrency` such executions besides the `concurrency` it runs, so a busy replica does not hoard work other
+   * replicas could take. False when that many are held or the worker is stopping: the execution is then queued.
    */
   reserve(): boolean {
-    if (this.stopped || this.active >= this.options.concurrency) return false;
-    this.active++;
-    let settle!: () => void;
-    this.reservations.push(new Promise<void>((resolve) => (settle = resolve)));
-    this.settleReservation.push(settle);
+    if (this.stopped || this.active + this.held.length + this.reserving >= 2 * this.options.concurrency) return false;
+    this.reserving++;
     return true;
   }
 
-  /** Runs the execution a reserved slot was for, once committed; undefined when its commit failed (the slot is freed). */
+  /** After the commit of a reserved execution: runs it (or holds it for the next free slot); undefined when the commit failed. */
   runReserved(execution: ExecutionRecord | undefined): void {
-    this.reservations.shift();
-    this.settleReservation.shift()!();
-    if (execution) this.launch(execution);
-    else this.done();
+    this.reserving--;
+    if (!execution) return;
+    if (this.active < this.options.concurrency) this.launch(execution);
+    else this.held.push(execution);
   }
 
-  /** stops claiming, then waits for the executions in progress (and those reserved, being committed) to finish */
+  /** stops claiming, then waits for the executions in progress, and those held or being committed, to finish */
   async stop(): Promise<void> {
     this.stopped = true;
     this.notify();
     await this.loopDone;
-    await Promise.all(this.reservations);
-    await Promise.all(this.running);
+    while (this.reserving > 0 || this.held.length > 0 || this.running.size > 0) {
+      await Promise.race([...this.running, new Promise((resolve) => setTimeout(resolve, 10))]);
+    }
+    clearInterval(this.renewer);
   }
 
   private launch(execution: ExecutionRecord): void {
+    this.active++;
     const job: Promise<void> = this.execute(execution).finally(() => {
       this.running.delete(job);
-      this.done();
+      this.active--;
+      const next = this.held.shift();
+      if (next) this.launch(next);
+      else this.notify();
     });
     this.running.add(job);
   }
 
-  private done(): void {
-    this.active--;
-    this.notify();
+  private renewHeld(): void {
+    for (const execution of this.held) {
+      this.ctx.store.renewLease(execution.id, this.options.leaseMs).catch((err) => this.options.onError(err, execution));
+    }
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const free = this.options.concurrency - this.active;
+      // held executions take free slots first (launch); the store is asked only when none wait
+      const free = this.held.length > 0 ? 0 : this.options.concurrency - this.active;
       let claimed: ExecutionRecord[] = [];
       if (free > 0) {
         try {
@@ -101,10 +111,7 @@ export class Worker {
           this.options.onError(err);
         }
       }
-      for (const execution of claimed) {
-        this.active++;
-        this.launch(execution);
-      }
+      for (const execution of claimed) this.launch(execution);
       if (claimed.length === free && free > 0) continue; // there may be more waiting
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.pollMs);

@@ -1,0 +1,82 @@
+/**
+ * The async worker in a real engine (SQLite): executions it accepted run in the answering process without a claim
+ * round, at most `queue.concurrency` at once; those that wait for a slot stay claimed by it, their lease renewed, so
+ * another process looking for work does not take them; beyond what it may hold, executions are queued for anyone.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../engine/store/sqlite.ts';
+import { startTestEngine, type TestEngine } from './support/engine.ts';
+import { eventually } from './support/twilio-faults.ts';
+
+/** A receiver that keeps every call open until released: executions stay in their http step meanwhile. */
+async function gate() {
+  const waiting: http.ServerResponse[] = [];
+  let open = false;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (open) res.end('{}');
+    else waiting.push(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    waiting,
+    release() {
+      open = true;
+      for (const res of waiting.splice(0)) res.end('{}');
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('the async worker', () => {
+  let engine: TestEngine;
+  let receiver: Awaited<ReturnType<typeof gate>>;
+
+  beforeAll(async () => {
+    receiver = await gate();
+    const flow = `version: 1
+id: slow
+trigger: { path: /slow }
+response: { status: 202, body: { execution: "{{ $execution.id }}" } }
+steps:
+  - id: call
+    http: { method: POST, url: "${receiver.url}/x", timeout: 20s }
+`;
+    // two slots, a short lease: a held execution whose lease were not renewed would be claimable within the test
+    engine = await startTestEngine({ 'slow.yaml': flow }, 'queue: { concurrency: 2, lease: 1s }\nhttp: { allowList: ["127.0.0.1"], timeout: 20s }\n');
+  });
+  afterAll(async () => {
+    receiver.release();
+    await engine?.stop();
+    await receiver.close();
+  });
+
+  it('runs two at once, holds two more claimed with their leases renewed, and queues the rest for any process', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(((await engine.request('/hooks/slow', { json: {} })).body as { execution: string }).execution);
+    await eventually(async () => (receiver.waiting.length === 2 ? true : undefined), 5_000, 'two calls in flight');
+
+    const statuses = async () => Promise.all(ids.map(async (id) => (await engine.store.getExecution(id))!.status));
+    // the first four are this process's (two running, two waiting for a slot); the last two are queued
+    expect(await statuses()).toEqual(['running', 'running', 'running', 'running', 'queued', 'queued']);
+
+    // longer than the lease: another process finds only the queued two, never one this process holds
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const other = await openSqliteStore(`${engine.dir}/data/hooks.db`);
+    try {
+      const taken = await other.claimExecutions(10, 60_000);
+      expect(taken.map((e) => e.id).sort()).toEqual(ids.slice(4).sort());
+    } finally {
+      await other.close();
+    }
+    expect(receiver.waiting).toHaveLength(2);
+
+    receiver.release();
+    await eventually(async () => ((await statuses()).slice(0, 4).every((s) => s === 'completed') ? true : undefined), 10_000, 'the four held executions');
+    // each ran once, in this process: none was claimed a second time
+    for (const id of ids.slice(0, 4)) expect(await engine.store.getExecution(id)).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+});
