@@ -46,6 +46,12 @@ export function executionEvent(
   };
 }
 
+/** Emits `execution`, building it only when a subscription wants it: it runs once per execution, wanted or not. */
+export function emitExecution(events: EventSink, ...args: Parameters<typeof executionEvent>): void {
+  if (events.wants?.({ type: 'execution', flow: args[0], channel: null }) === false) return;
+  void events.emit(executionEvent(...args));
+}
+
 /** A sink that keeps what it is given: `hooks test` and unit tests. */
 export function capturingSink(): EventSink & { events: EventInput[] } {
   const events: EventInput[] = [];

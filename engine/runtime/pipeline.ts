@@ -13,7 +13,7 @@ import { secretsEqual } from '../trust/compare.ts';
 import type { RateLimiter } from '../trust/rate-limit.ts';
 import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
 import type { EventSink } from '../events/types.ts';
-import { emitSendStep, executionEvent, messageEvent, variablesEvent } from '../events/producers.ts';
+import { emitExecution, emitSendStep, messageEvent, variablesEvent } from '../events/producers.ts';
 import { recordInbound } from '../messages/inbound.ts';
 
 export interface EngineContext {
@@ -342,7 +342,7 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
     execution.error = result.error;
     execution.finishedAt = ctx.now().toISOString();
     ctx.metrics.execution(flow.id, 'sync', result.status, (Date.parse(execution.finishedAt) - started.getTime()) / 1000);
-    void ctx.events.emit(executionEvent(flow.id, execution, result, started, new Date(execution.finishedAt)));
+    emitExecution(ctx.events, flow.id, execution, result, started, new Date(execution.finishedAt));
   };
   let answer: Answer;
   let outcome: LogOutcome = 'completed';

@@ -5,7 +5,7 @@ import type { ContactView, Scope } from '../steps/types.ts';
 import { executionBindings, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
 import { redactSecrets } from './redact.ts';
-import { emitSendStep, executionEvent } from '../events/producers.ts';
+import { emitExecution, emitSendStep } from '../events/producers.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -182,7 +182,7 @@ export async function runExecution(
   });
   const finished = ctx.now();
   // queued before the finish, so both land in the same group commit
-  void ctx.events.emit(executionEvent(flow.id, execution, result, started, finished));
+  emitExecution(ctx.events, flow.id, execution, result, started, finished);
   await store.finishExecution(execution.id, result.status, result.error, finished.toISOString(), held);
   ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
   return { result, scope };

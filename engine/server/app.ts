@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { EngineConfig } from '../config/load.ts';
 import type { Answer } from '../steps/types.ts';
 import type { EngineContext } from '../runtime/pipeline.ts';
@@ -29,7 +29,7 @@ function send(reply: import('fastify').FastifyReply, answer: Answer) {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, ctx, flows } = deps;
   // no per-request access log: the webhook log is the record of every request that reaches a flow
-  const app = Fastify({ logger: deps.logger, disableRequestLogging: true, bodyLimit: config.server.bodyLimit, trustProxy: config.server.trustProxy, return503OnClosing: true });
+  const app = Fastify({ logger: deps.logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: config.server.bodyLimit, trustProxy: config.server.trustProxy, return503OnClosing: true });
 
   // Bodies stay raw bytes: signatures are checked on them, and each flow decides which content types it accepts.
   app.removeAllContentTypeParsers();
