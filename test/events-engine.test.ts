@@ -2,18 +2,15 @@
 // real receiver (signatures checked by the standardwebhooks library), the admin API and `hooks subscriptions` report
 // on them, and a restart in the middle of the deliveries keeps every pending event.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import Database from 'better-sqlite3';
-import { Webhook } from 'standardwebhooks';
 import twilio from 'twilio';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { ADMIN_TOKEN, startTestEngine, type TestEngine } from './support/engine.ts';
 import { scratchDir } from './support/files.ts';
 import { runHooks } from './support/cli.ts';
+import { startSubscriber } from './support/subscriber.ts';
 import { loadConfig } from '../engine/config/load.ts';
 import { startEngine, type Engine } from '../engine/server/engine.ts';
 import { openSqliteStore } from '../engine/store/sqlite.ts';
@@ -28,47 +25,6 @@ const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }
 const validEvent = ajv.compile(require('../schemas/event.schema.json'));
 
 const SECRET = `whsec_${Buffer.from('another secret, thirty-two bytes').toString('base64')}`;
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-  event: Record<string, any>;
-  verified: boolean;
-}
-
-/** A real receiver on loopback: records and verifies every delivery, answers with `status()`. */
-async function startReceiver(status: (event: Record<string, any>) => number = () => 200, delayMs = 0) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      let verified = true;
-      try {
-        new Webhook(SECRET).verify(body, req.headers as Record<string, string>);
-      } catch {
-        verified = false;
-      }
-      const event = JSON.parse(body);
-      received.push({ headers: req.headers, body, event, verified });
-      const code = status(event);
-      setTimeout(() => res.writeHead(code).end(code >= 300 ? `refused ${event.id}` : 'ok'), delayMs);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
-    received,
-    setStatus: (fn: typeof status) => (status = fn),
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
 
 /** Waits (generously) until `check` holds. */
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -138,12 +94,12 @@ async function post(engine: TestEngine, path: string): Promise<{ status: number;
 
 describe('events from a running engine', () => {
   let engine: TestEngine;
-  let crm: Awaited<ReturnType<typeof startReceiver>>;
-  let flaky: Awaited<ReturnType<typeof startReceiver>>;
+  let crm: Awaited<ReturnType<typeof startSubscriber>>;
+  let flaky: Awaited<ReturnType<typeof startSubscriber>>;
 
   beforeAll(async () => {
-    crm = await startReceiver();
-    flaky = await startReceiver(() => 500);
+    crm = await startSubscriber(SECRET);
+    flaky = await startSubscriber(SECRET, () => 500);
     engine = await startTestEngine(FLOWS, subscriptionsYaml(crm.url, flaky.url));
   });
   afterAll(async () => {
@@ -260,10 +216,10 @@ describe('message and status events from the message store', () => {
   const TOKEN = '9f8e7d6c5b4a39281706f5e4d3c2b1a0';
   const PUBLIC = 'https://hooks.example.test';
   let engine: TestEngine;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startSubscriber>>;
 
   beforeAll(async () => {
-    receiver = await startReceiver();
+    receiver = await startSubscriber(SECRET);
     engine = await startTestEngine(
       {
         'notify.yaml': `version: 1
@@ -349,7 +305,7 @@ describe('pending events across a restart', () => {
   }
 
   it('an engine stopped in the middle of its deliveries leaves the rest pending; the next one delivers every event', async () => {
-    const receiver = await startReceiver(() => 200, 40);
+    const receiver = await startSubscriber(SECRET, () => 200, 40);
     cleanups.push(receiver.close);
     const scratch = await scratchDir('hooks-events-restart-');
     cleanups.push(scratch.remove);
@@ -388,7 +344,7 @@ subscriptions:
   });
 
   it('a delivery claimed by a process that died is taken over once its lease runs out', async () => {
-    const receiver = await startReceiver();
+    const receiver = await startSubscriber(SECRET);
     cleanups.push(receiver.close);
     const scratch = await scratchDir('hooks-events-lease-');
     cleanups.push(scratch.remove);
