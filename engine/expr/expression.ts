@@ -78,33 +78,96 @@ function compileUncached(source: string, limits: ExpressionLimits): CompiledExpr
       throw toExpressionError(err, source);
     }
   };
-  const path = plainPath(source);
-  if (!path) return { source, evaluate };
+  const read = fastRead(source);
+  if (!read) return { source, evaluate };
   return {
     source,
-    // most expressions are plain property paths (vars.name, body.phone): read them directly, with JSONata's result,
-    // and leave the rest (mapping over arrays) to JSONata itself
+    // most expressions are paths (vars.name, body.payment[0].name) or sums over one ($sum(body.items.price)): read
+    // them directly, with JSONata's result, and leave data they do not cover (arrays of arrays...) to JSONata
     evaluate(scope, bindings) {
-      let node = scope;
-      for (const key of path) {
-        if (Array.isArray(node)) return evaluate(scope, bindings);
-        if (node === null || typeof node !== 'object') return Promise.resolve(undefined);
-        node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
-      }
-      return Promise.resolve(node);
+      const value = read(scope);
+      return value === DEFER ? evaluate(scope, bindings) : Promise.resolve(value);
     },
   };
 }
 
-const PLAIN_PATH = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+/** What a fast read returns for data whose JSONata result it does not reproduce: JSONata evaluates it instead. */
+const DEFER = Symbol('defer');
+
+interface PathStep {
+  key: string;
+  /** `key[n]`: the n-th item of the field's value (an array), or the value itself for n = 0 (a single value) */
+  index?: number;
+}
+
+const FIELD = '[A-Za-z_][A-Za-z0-9_]*';
+const PATH = new RegExp(`^${FIELD}(?:\\[\\d+\\])?(?:\\.${FIELD}(?:\\[\\d+\\])?)*$`);
+const SUM = /^\$sum\(\s*([^()]*?)\s*\)$/;
 // words that JSONata reads as literals or operators, not as field names
 const RESERVED = new Set(['true', 'false', 'null', 'and', 'or', 'in']);
 
-function plainPath(source: string): string[] | undefined {
+function pathSteps(text: string): PathStep[] | undefined {
+  if (!PATH.test(text)) return undefined;
+  const steps = text.split('.').map((segment) => {
+    const [, key, index] = /^(\w+)(?:\[(\d+)\])?$/.exec(segment)!;
+    return { key, index: index === undefined ? undefined : Number(index) };
+  });
+  return steps.some((step) => RESERVED.has(step.key)) ? undefined : steps;
+}
+
+function fastRead(source: string): ((scope: unknown) => unknown) | undefined {
   const trimmed = source.trim();
-  if (!PLAIN_PATH.test(trimmed)) return undefined;
-  const keys = trimmed.split('.');
-  return keys.some((key) => RESERVED.has(key)) ? undefined : keys;
+  const sum = SUM.exec(trimmed);
+  if (sum) {
+    const steps = pathSteps(sum[1]);
+    return steps && !steps.some((step) => step.index !== undefined) ? (scope) => sumOf(steps, scope) : undefined;
+  }
+  const steps = pathSteps(trimmed);
+  return steps && ((scope) => read(steps, scope));
+}
+
+/** A path through objects from one context. Any array on the way defers, except the one an index picks an item from. */
+function read(steps: PathStep[], scope: unknown): unknown {
+  let node = scope;
+  for (const { key, index } of steps) {
+    if (Array.isArray(node)) return DEFER;
+    if (node === null || typeof node !== 'object') return undefined;
+    node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
+    if (index === undefined || node === undefined) continue;
+    if (!Array.isArray(node)) node = index === 0 ? node : undefined;
+    else if (Array.isArray((node = node[index]))) return DEFER;
+  }
+  return node;
+}
+
+/** `$sum(path)`: the path mapped over arrays of objects (one level each step), its numbers added in order, as JSONata does. */
+function sumOf(steps: PathStep[], scope: unknown): unknown {
+  let nodes: unknown[] = [scope];
+  for (const { key } of steps) {
+    const next: unknown[] = [];
+    for (const node of nodes) {
+      if (Array.isArray(node)) return DEFER;
+      if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) continue;
+      const value = (node as Record<string, unknown>)[key];
+      if (!Array.isArray(value)) {
+        if (value !== undefined) next.push(value);
+        continue;
+      }
+      if (value.length === 0) return DEFER; // an empty array is a value of its own to JSONata ($sum([]) is 0)
+      for (const item of value) {
+        if (Array.isArray(item)) return DEFER;
+        next.push(item);
+      }
+    }
+    nodes = next;
+  }
+  if (nodes.length === 0) return undefined;
+  let total = 0;
+  for (const value of nodes) {
+    if (typeof value !== 'number') return DEFER; // JSONata's own error
+    total += value;
+  }
+  return total;
 }
 
 /** JSONata returns arrays tagged as sequences; callers and JSON serialisation want plain values. */
