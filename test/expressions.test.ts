@@ -41,7 +41,8 @@ const DATA: unknown[] = [
 describe('expressions', () => {
   // paths and sums are read without JSONata where the data allows (engine/expr/expression.ts): the same answers
   const SOURCES = ['a', 'a.b', 'a.b.c', 'a.toString', 'a.constructor', 'true', 'null', 'a[0]', 'a[1]', 'a[2].b', 'a[0].b', 'a.b[0]', 'a[0].b[1].c', 'a[1].b.c',
-    '$sum(a)', '$sum(a.b)', '$sum(a.b.c)', '$sum( b )', '$sum(a.toString)'];
+    '$sum(a)', '$sum(a.b)', '$sum(a.b.c)', '$sum( b )', '$sum(a.toString)',
+    'a > 0', 'a.b >= 2.5', 'a[0].b < 2', 'a.b.c <= 1', 'a = 0', 'a != 0', 'a = "str"', "a != 'str'", 'a > "s"', 'a.b = -1e0', 'b > 8'];
   it.each(SOURCES)('"%s" gives exactly what JSONata gives, or fails as it does, for every shape of data', async (source) => {
     const compiled = compileExpression(source);
     for (const data of DATA) {

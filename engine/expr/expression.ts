@@ -115,8 +115,30 @@ function pathSteps(text: string): PathStep[] | undefined {
   return steps.some((step) => RESERVED.has(step.key)) ? undefined : steps;
 }
 
+// `path <op> literal`, the usual branch condition; the literal a number or a string without escapes
+const COMPARISON = /^(\S+?)\s*(<=|>=|!=|=|<|>)\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|"[^"\\]*"|'[^'\\]*')$/;
+const COMPARE: Record<string, (a: number | string, b: number | string) => boolean> = {
+  '=': (a, b) => a === b,
+  '!=': (a, b) => a !== b,
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+};
+
 function fastRead(source: string): ((scope: unknown) => unknown) | undefined {
   const trimmed = source.trim();
+  const comparison = COMPARISON.exec(trimmed);
+  if (comparison) {
+    const [, left, op, literal] = comparison;
+    const steps = pathSteps(left);
+    const right = /^['"]/.test(literal) ? literal.slice(1, -1) : Number(literal);
+    // only a value of the literal's own type is compared here; JSONata decides the rest (undefined, other types)
+    return steps && ((scope) => {
+      const value = read(steps, scope);
+      return typeof value === typeof right ? COMPARE[op](value as number | string, right) : DEFER;
+    });
+  }
   const sum = SUM.exec(trimmed);
   if (sum) {
     const steps = pathSteps(sum[1]);
