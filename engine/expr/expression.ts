@@ -82,8 +82,9 @@ function compileUncached(source: string, limits: ExpressionLimits): CompiledExpr
   if (!read) return { source, evaluate };
   return {
     source,
-    // most expressions are paths (vars.name, body.payment[0].name) or sums over one ($sum(body.items.price)): read
-    // them directly, with JSONata's result, and leave data they do not cover (arrays of arrays...) to JSONata
+    // most expressions are paths (vars.name, body.payment[0].name), sums over one ($sum(body.items.price)) or a path
+    // compared with a literal (vars.total > 100): read them directly, with JSONata's result, and leave data they do
+    // not cover (arrays of arrays, other types...) to JSONata
     evaluate(scope, bindings) {
       const value = read(scope);
       return value === DEFER ? evaluate(scope, bindings) : Promise.resolve(value);
