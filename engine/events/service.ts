@@ -28,21 +28,13 @@ export interface EventHubOptions {
 }
 
 /** What `GET /api/subscriptions` and `hooks subscriptions` show of one subscription (never its secret or header values). */
-export interface SubscriptionOverview {
-  id: string;
-  url: string;
-  events: EventType[];
-  channels: string[] | null;
-  flows: string[] | null;
-  enabled: boolean;
-  ordered: boolean;
+export interface SubscriptionOverview
+  extends Pick<Subscription, 'id' | 'url' | 'events' | 'channels' | 'flows' | 'enabled' | 'ordered' | 'timeoutMs' | 'slowMs' | 'problems'> {
   signed: boolean;
+  /** the names only */
   headers: string[];
-  timeoutMs: number;
   retrySchedule: number[];
-  slowMs: number;
-  breaker: { failures: number; windowMs: number; cooldownMs: number; state: string; openedAt: string | null; openUntil: string | null };
-  problems: string[];
+  breaker: Subscription['breaker'] & { state: string; openedAt: string | null; openUntil: string | null };
   deliveries: Record<EventDeliveryStatus, number>;
   last30m: Health['counts'];
 }
