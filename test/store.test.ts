@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -14,6 +15,7 @@ import { openStore } from '../engine/store/open.ts';
 import { migrate, migrations } from '../engine/store/sqlite-schema.ts';
 import { migrations as pgMigrations, MIGRATION_LOCK } from '../engine/store/postgres-schema.ts';
 import { openSqliteStore } from '../engine/store/sqlite.ts';
+import { startCheckpointer } from '../engine/store/sqlite-checkpointer.ts';
 import { openPostgresStore } from '../engine/store/postgres.ts';
 import { AsyncBatcher } from '../engine/store/postgres-batcher.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry, NewMessage, Store } from '../engine/store/types.ts';
@@ -681,6 +683,61 @@ describe('SQLite only: files and migrations', () => {
     raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 'x')").run();
     raw.close();
     await expect(openSqliteStore(file)).rejects.toThrow(/schema version 999 is newer/);
+  });
+});
+
+describe('SQLite only: WAL checkpoints in a worker thread (a server\'s store)', () => {
+  const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+  async function openServing(file: string, errors: string[] = []) {
+    const store = await openSqliteStore(file, { backgroundCheckpoints: { onError: (message) => errors.push(message) } });
+    opened.push(store);
+    return store;
+  }
+  const requests = (store: Store, prefix: string, count: number, body = '{"n":1}') =>
+    Promise.all(Array.from({ length: count }, (_, i) => store.commitAccepted(log(`${prefix}-${i}`, { body, executionId: `x-${prefix}-${i}` }), execution(`x-${prefix}-${i}`, `${prefix}-${i}`))));
+
+  it('copies committed pages into the database file without waiting for the WAL to fill up', async () => {
+    // far below SQLite's own threshold (1,000 pages): a store without the worker leaves everything in the WAL
+    const plain = await sqlite.fresh();
+    const plainStore = await openSqliteStore(plain);
+    opened.push(plainStore);
+    const serving = await sqlite.fresh();
+    const servingStore = await openServing(serving);
+    const emptySize = size(serving);
+    await requests(plainStore, 'p', 200);
+    await requests(servingStore, 's', 200);
+    await expect.poll(() => size(serving), { timeout: 3_000, interval: 50 }).toBeGreaterThan(emptySize + 100_000);
+    expect(size(plain)).toBe(emptySize);
+    // the copies are complete: what the store reads back is there
+    expect(await servingStore.getExecution('x-s-199')).toMatchObject({ logId: 's-199', status: 'queued' });
+  });
+
+  it('keeps the WAL bounded under commits that never pause, and closes the worker before the database', async () => {
+    const file = await sqlite.fresh();
+    const errors: string[] = [];
+    const store = await openServing(file, errors);
+    // about 55 MB of log rows, back to back: the worker's copies never catch up with the last commit, so only the
+    // writer's own checkpoint at 40 MB lets the WAL start over
+    const body = 'x'.repeat(4_000);
+    for (let round = 0; round < 120; round++) await requests(store, `r${round}`, 100, body);
+    expect(size(`${file}-wal`)).toBeLessThan(48 * 1024 * 1024);
+    await store.close();
+    // the last connection to close checkpoints and removes the WAL: the worker's connection was closed first
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('reports a worker that cannot open its database as stopped', async () => {
+    const errors: string[] = [];
+    const stopped: boolean[] = [];
+    const checkpointer = startCheckpointer(join(scratch.dir, 'no-such-folder', 'hooks.db'), (message, hasStopped) => {
+      errors.push(message);
+      stopped.push(hasStopped);
+    });
+    await expect.poll(() => errors.length, { timeout: 5_000 }).toBe(1);
+    expect(errors[0]).toMatch(/^WAL checkpointer stopped: .*directory does not exist/);
+    expect(stopped).toEqual([true]);
+    await checkpointer.close(); // already gone: resolves at once
   });
 });
 

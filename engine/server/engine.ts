@@ -59,7 +59,9 @@ const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"
 /** Starts an engine: storage, channels, flows (and their watcher), the async worker and the HTTP server, in that order. */
 export async function startEngine(config: EngineConfig, options: EngineOptions = {}): Promise<Engine> {
   let ready = false;
-  const store = await openStore(config.storage.url);
+  // the logger comes with the HTTP app, after the store (whose background work starts with its first write)
+  let reportStoreError = (message: string) => console.error(`storage: ${message}`);
+  const store = await openStore(config.storage.url, { background: { onError: (message) => reportStoreError(message) } });
   const flows = new FlowTable();
   const metrics = new Metrics();
   const channels = new Map<string, ChannelDriver>();
@@ -84,6 +86,7 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
   };
   const app = buildApp({ config, ctx, flows, ready: () => ready, logger: options.logger ?? { level: 'info' } });
   const log = app.log;
+  reportStoreError = (message) => log.error(`storage: ${message}`);
   const base = config.server.basePath;
 
   const makeDriver = (name: string, channel: EngineConfig['channels'][string]) =>

@@ -3,20 +3,25 @@ import { openPostgresStore } from './postgres.ts';
 import { openSqliteStore } from './sqlite.ts';
 import type { Store } from './types.ts';
 
+export interface OpenOptions {
+  /** the store of a long-running server: upkeep that can run off the event loop does (SQLite's WAL checkpoints) */
+  background?: { onError(message: string): void };
+}
+
 /**
  * Opens the store named by `storage.url`: `sqlite://<absolute path>`, `sqlite://:memory:`, or
  * `postgres://user:password@host:port/database` (also `postgresql://`; libpq-style query parameters such as
  * `?sslmode=require` and `?application_name=` are understood). The config loader has already resolved a relative
  * SQLite path against the config file's folder, so a relative one here is a mistake.
  */
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string, options: OpenOptions = {}): Promise<Store> {
   if (url.startsWith('sqlite://')) {
     const file = url.slice('sqlite://'.length);
     if (file === ':memory:') return openSqliteStore(file);
     if (!file || !isAbsolute(file)) {
       throw new Error(`storage url ${JSON.stringify(url)} needs an absolute file path (sqlite:///path/to/hooks.db) or sqlite://:memory:`);
     }
-    return openSqliteStore(file);
+    return openSqliteStore(file, { backgroundCheckpoints: options.background });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     try {

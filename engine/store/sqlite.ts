@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Batcher } from './batcher.ts';
+import { startCheckpointer, WAL_LIMIT_PAGES, type Checkpointer } from './sqlite-checkpointer.ts';
 import { migrate } from './sqlite-schema.ts';
 import { SqliteEventTables, attemptRows, deliveryRow, eventRow, type PendingEventWrite } from './sqlite-events.ts';
 import type {
@@ -28,16 +29,26 @@ type PendingWrite =
   | PendingEventWrite;
 
 const FINISHED: ExecutionStatus[] = ['completed', 'failed', 'stopped'];
+// SQLite's own threshold for the automatic checkpoint, in pages
+const DEFAULT_WAL_AUTOCHECKPOINT = 1_000;
 // how long a write waits for another process's write transaction before failing with SQLITE_BUSY
 const BUSY_TIMEOUT_MS = 5_000;
 // the sweep deletes in slices, yielding between them, so a large backlog does not stall requests or other writers
 const SWEEP_SLICE = 1_000;
 
-export async function openSqliteStore(file: string, options: { now?: () => Date } = {}): Promise<SqliteStore> {
+export interface SqliteOptions {
+  now?: () => Date;
+  /** a server's store: the WAL is checkpointed by a worker thread (sqlite-checkpointer.ts), started at the first write */
+  backgroundCheckpoints?: { onError(message: string): void };
+}
+
+export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqliteStore> {
   if (file !== ':memory:') await mkdir(dirname(file), { recursive: true });
   const db = new Database(file);
   try {
-    return new SqliteStore(db, options.now ?? (() => new Date()));
+    const store = new SqliteStore(db, options.now ?? (() => new Date()));
+    if (options.backgroundCheckpoints && file !== ':memory:') store.checkpointInBackground(file, options.backgroundCheckpoints.onError);
+    return store;
   } catch (error) {
     db.close(); // e.g. a schema newer than this engine: do not leave the file open
     throw error;
@@ -50,6 +61,8 @@ export class SqliteStore implements Store {
   private readonly eventTables: SqliteEventTables;
   private readonly listStatements = new Map<string, Statement>();
   private closed = false;
+  private checkpointer: Checkpointer | undefined;
+  private startCheckpointer: (() => void) | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -76,7 +89,10 @@ export class SqliteStore implements Store {
         else this.sql.updateLog.run(item.outcome);
       }
     });
-    this.batch = new Batcher((items) => writeBatch.immediate(items));
+    this.batch = new Batcher((items) => {
+      this.startCheckpointer?.();
+      writeBatch.immediate(items);
+    });
   }
 
   /** Group-commit counters (read-only): how many transactions the batched writes took. */
@@ -286,10 +302,24 @@ export class SqliteStore implements Store {
     }));
   }
 
+  /** Hands WAL checkpoints to a worker thread from the first write on (a store that only reads needs none). */
+  checkpointInBackground(file: string, onError: (message: string) => void): void {
+    this.startCheckpointer = () => {
+      this.startCheckpointer = undefined;
+      this.db.pragma(`wal_autocheckpoint = ${WAL_LIMIT_PAGES}`);
+      this.checkpointer = startCheckpointer(file, (message, stopped) => {
+        // without the worker, the writer checkpoints as SQLite does by default
+        if (stopped && !this.closed) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
+        onError(message);
+      });
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.batch.flush();
     this.closed = true;
+    await this.checkpointer?.close();
     this.db.close();
   }
 

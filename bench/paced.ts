@@ -1,0 +1,67 @@
+/**
+ * Latency at a fixed request rate, open loop: request i is due at start + i/rate whatever the earlier ones did, and its
+ * latency runs from when it was due to when its answer ended. A server that stalls is charged for every request that
+ * waited behind the stall (no coordinated omission), and the load stays evenly spread over each second.
+ *
+ * autocannon's `overallRate` cannot give this: each connection sends its quota for the second back to back as soon
+ * as the second starts, then idles (a saturating burst, not a rate), and its omission correction assumes 1 ms between
+ * requests (`Math.ceil(1 / rate)`), adding a synthetic sample per millisecond of every slower answer.
+ */
+import { pathToFileURL } from 'node:url';
+import { Pool } from 'undici';
+
+export interface PacedResult { sent: number; ok: number; errors: number; p50: number; p99: number; max: number }
+
+export async function pacedLatency(url: string, body: string, rate: number, seconds: number): Promise<PacedResult> {
+  const { origin, pathname } = new URL(url);
+  // enough connections that a request never waits for a free one unless the server is already late
+  const pool = new Pool(origin, { connections: 64, pipelining: 1 });
+  const total = rate * seconds;
+  const latencies = new Float64Array(total);
+  const pending: Promise<void>[] = [];
+  let ok = 0;
+  let errors = 0;
+  const start = performance.now();
+  const send = (i: number) => {
+    const due = start + (i * 1000) / rate;
+    return pool
+      .request({ method: 'POST', path: pathname, headers: { 'content-type': 'application/json' }, body })
+      .then(async (res) => {
+        await res.body.dump();
+        latencies[i] = performance.now() - due;
+        if (res.statusCode < 300) ok++;
+        else errors++;
+      }, () => {
+        latencies[i] = performance.now() - due;
+        errors++;
+      });
+  };
+  let next = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now();
+      while (next < total && start + (next * 1000) / rate <= now) pending.push(send(next++));
+      // polled, not timed: a timer fires up to a millisecond late, which would be charged to the server
+      if (next < total) (process.env.PACE_TIMER ? setTimeout(tick, 1) : setImmediate(tick));
+      else done();
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  await pool.close();
+  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  const at = (q: number) => Number(sorted[Math.min(total - 1, Math.ceil(q * total) - 1)].toFixed(1));
+  return { sent: total, ok, errors, p50: at(0.5), p99: at(0.99), max: Number(sorted[total - 1].toFixed(1)) };
+}
+
+/**
+ * As a script, in a fresh process of its own (`node --import tsx bench/paced.ts <url> <body> <rate> <seconds>`): a
+ * client that has just run autocannon stalls in its own garbage collection, charging the server up to 20 ms at p99.
+ * Runs a 2-second warm-up first, then prints the measured run's result as JSON.
+ */
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [url, body, rate, seconds] = process.argv.slice(2);
+  const warm = await pacedLatency(url, body, Number(rate), 2);
+  const measured = await pacedLatency(url, body, Number(rate), Number(seconds));
+  console.log(JSON.stringify({ ...measured, ok: measured.ok + warm.ok, errors: measured.errors + warm.errors }));
+}

@@ -1,0 +1,61 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Checkpoints a SQLite WAL from a worker thread with its own connection. SQLite's automatic checkpoint runs inside
+ * the commit that crosses its threshold, on the event loop, and with `synchronous = NORMAL` it fsyncs the WAL and the
+ * database file there: every request waiting on that commit, and every other request, waits for the disk too.
+ *
+ * A PASSIVE checkpoint never blocks the writer. The WAL starts over at the next write once every frame is copied;
+ * under a constant stream of commits that may keep not happening, so the writer keeps its own automatic checkpoint
+ * as a bound (`WAL_LIMIT_PAGES`), where it only has to copy what the worker has not copied yet.
+ */
+export interface Checkpointer {
+  /** stops the worker; resolves once its connection is closed */
+  close(): Promise<void>;
+}
+
+/** small and often: on a server with one core the worker's copying shares it with the requests */
+export const CHECKPOINT_INTERVAL_MS = 100;
+/** the writer's own automatic checkpoint: pages of 4 KiB, 40 MiB of WAL */
+export const WAL_LIMIT_PAGES = 10_000;
+
+// plain CommonJS evaluated in the worker: a file of its own would not survive the engine's bundling (engine/cli/bundle.mjs)
+const WORKER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 5000');
+const timer = setInterval(() => {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch (error) {
+    parentPort.postMessage(String((error && error.message) || error));
+  }
+}, workerData.intervalMs);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
+// the worker's heap holds one connection and a timer
+const LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8, codeRangeSizeMb: 2, stackSizeMb: 1 };
+
+/** `onError` hears of failed checkpoints; `stopped` is true when the worker itself ended with the error. */
+export function startCheckpointer(file: string, onError: (message: string, stopped: boolean) => void, intervalMs = CHECKPOINT_INTERVAL_MS): Checkpointer {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs }, resourceLimits: LIMITS });
+  worker.unref(); // never what keeps a process alive
+  let exited = false;
+  const exit = new Promise<void>((resolve) => worker.once('exit', () => resolve(void (exited = true))));
+  worker.on('message', (message: string) => onError(`WAL checkpoint failed: ${message}`, false));
+  worker.on('error', (error) => onError(`WAL checkpointer stopped: ${error.message}`, true));
+  return {
+    async close() {
+      if (!exited) worker.postMessage('close');
+      await exit;
+    },
+  };
+}
