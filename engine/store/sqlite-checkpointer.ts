@@ -54,7 +54,10 @@ export function startCheckpointer(file: string, onError: (message: string, stopp
   worker.on('error', (error) => onError(`WAL checkpointer stopped: ${error.message}`, true));
   return {
     async close() {
-      if (!exited) worker.postMessage('close');
+      if (!exited) {
+        worker.ref(); // the wait for it must keep the process alive, or an ending process exits before closing the store
+        worker.postMessage('close');
+      }
       await exit;
     },
   };
