@@ -2,7 +2,8 @@
  * `npm run bench`: the engine against the bare-server ceiling and a peer flow engine (Node-RED 4), one after another
  * on this machine with the same load generator (autocannon), payload and logic. Servers run pinned to core 0, the
  * load generator to core 1 (where there are two). Before loading, one real request per branch checks that every
- * server gives the bare server's answer. Latency at 1,000 req/s comes from an evenly paced open-loop client
+ * server gives the bare server's answer. The last row, a node:http server answering a constant, is the floor: what this
+ * machine and the load generator add to every latency. Latency at 1,000 req/s comes from an evenly paced open-loop client
  * (bench/paced.ts) besides autocannon's bursty overallRate. Prints one table; see README "Performance".
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY (comma-separated row numbers,
@@ -88,6 +89,7 @@ const ALL: Target[] = [
   engine('sync'),
   engine('async'),
   nodeRed,
+  { name: 'node:http answering a constant (the floor: no framework, no work)', path: '/floor', start: async (port) => node(['--import', 'tsx', join(root, 'bench/servers/floor.ts')], { PORT: String(port) }, 'floor') },
 ];
 const TARGETS = ALL.filter((_, i) => !ONLY || i === 0 || ONLY.has(i + 1));
 

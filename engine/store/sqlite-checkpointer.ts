@@ -26,11 +26,16 @@ const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 5000');
+let failing = '';
 const timer = setInterval(() => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
+    failing = '';
   } catch (error) {
-    parentPort.postMessage(String((error && error.message) || error));
+    // once per kind of failure, not ten times a second (a full disk fails every checkpoint)
+    const message = String((error && error.message) || error);
+    if (message !== failing) parentPort.postMessage(message);
+    failing = message;
   }
 }, workerData.intervalMs);
 parentPort.once('message', () => {
