@@ -161,7 +161,7 @@ async function pacedInOwnProcess(url: string, rate: number, seconds: number): Pr
   return JSON.parse(out) as PacedResult;
 }
 
-interface Row { name: string; rps: number; cpu: number; others: number; p50: number; p99: number; p99at1k: number; paced: { p50: number; p99: number; max: number }; mem: number; ok: number; errors: number; committed?: number }
+interface Row { name: string; rps: number; cpu: number; others: number; p50: number; p99: number; p99at1k: number; paced: PacedResult; mem: number; ok: number; errors: number; committed?: number }
 const rows: Row[] = [];
 const answers = new Map<string, { status: number; body: unknown }[]>();
 const differences: string[] = [];
