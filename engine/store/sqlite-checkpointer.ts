@@ -16,7 +16,7 @@ export interface Checkpointer {
 }
 
 /** small and often: on a server with one core the worker's copying shares it with the requests */
-export const CHECKPOINT_INTERVAL_MS = 100;
+const CHECKPOINT_INTERVAL_MS = 100;
 /** the writer's own automatic checkpoint: pages of 4 KiB, 40 MiB of WAL */
 export const WAL_LIMIT_PAGES = 10_000;
 
@@ -49,9 +49,9 @@ parentPort.once('message', () => {
 const LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8, codeRangeSizeMb: 2, stackSizeMb: 1 };
 
 /** `onError` hears of failed checkpoints; `stopped` is true when the worker itself ended with the error. */
-export function startCheckpointer(file: string, onError: (message: string, stopped: boolean) => void, intervalMs = CHECKPOINT_INTERVAL_MS): Checkpointer {
+export function startCheckpointer(file: string, onError: (message: string, stopped: boolean) => void): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs }, resourceLimits: LIMITS });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs: CHECKPOINT_INTERVAL_MS }, resourceLimits: LIMITS });
   worker.unref(); // never what keeps a process alive
   let exited = false;
   const exit = new Promise<void>((resolve) => worker.once('exit', () => resolve(void (exited = true))));
