@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import jsonata from 'jsonata';
-import { compileExpression } from '../engine/expr/expression.ts';
+import { compileExpression, SLOW } from '../engine/expr/expression.ts';
 import { compileTemplate } from '../engine/expr/template.ts';
 
 const DATA: unknown[] = [
@@ -49,6 +49,9 @@ describe('expressions', () => {
       const expected = await jsonata(source).evaluate(data).then((value) => ({ value: Array.isArray(value) ? Array.from(value) : value }), (err) => ({ error: err.code }));
       const actual = await compiled.evaluate(data).then((value) => ({ value }), (err) => ({ error: err.code }));
       expect(actual, `${source} over ${JSON.stringify(data)}`).toEqual(expected);
+      // read at once, it is JSONata's value or SLOW (then evaluate decides), never another value and never an error
+      const now = compiled.readNow(data);
+      if (now !== SLOW) expect({ value: now }, `${source} read at once over ${JSON.stringify(data)}`).toEqual(expected);
     }
   });
 
@@ -58,6 +61,19 @@ describe('expressions', () => {
     expect(await compileTemplate('{{ vars.list }}')(scope)).toEqual(['x', 'y']);
     expect(await compileTemplate('Hi {{ vars.name }}, {{ vars.n + 1 }} {{ vars.missing }}!')(scope)).toBe('Hi Ann, 4 !');
     expect(await compileTemplate({ a: ['{{ vars.n }}', 'plain'], b: 2 })(scope)).toEqual({ a: [3, 'plain'], b: 2 });
+  });
+
+  it('renders a template of plain paths at once, and leaves one with any other expression to JSONata', async () => {
+    const scope = { vars: { n: 3, name: 'Ann', items: [{ x: 1 }, { x: 2 }] } };
+    const paths = compileTemplate({ greeting: 'Hi {{ vars.name }}', n: '{{ vars.n }}', list: ['{{ vars.name }}', 'x'] });
+    expect(paths.now(scope)).toEqual({ greeting: 'Hi Ann', n: 3, list: ['Ann', 'x'] });
+    const sum = compileTemplate({ greeting: 'Hi {{ vars.name }}', next: '{{ vars.n + 1 }}' });
+    expect(sum.now(scope)).toBe(SLOW);
+    expect(await sum(scope)).toEqual({ greeting: 'Hi Ann', next: 4 });
+    // data a plain read does not cover (a path mapped over an array) goes to JSONata too, with JSONata's answer
+    const mapped = compileTemplate('{{ vars.items.x }}');
+    expect(mapped.now(scope)).toBe(SLOW);
+    expect(await mapped(scope)).toEqual([1, 2]);
   });
 
   it('fails a runaway expression with a clear error instead of stalling', async () => {

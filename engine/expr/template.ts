@@ -1,10 +1,26 @@
-import { compileExpression, ExpressionError, type CompiledExpression, type ExpressionLimits } from './expression.ts';
+import { compileExpression, ExpressionError, SLOW, type CompiledExpression, type ExpressionLimits } from './expression.ts';
 
 /**
  * Templates: any value whose strings may hold `{{ expression }}`. A string that is only one `{{ expression }}` keeps
  * the value's type; otherwise the parts are joined as text. Compiled once; constants evaluate without JSONata.
  */
-export type CompiledTemplate = (scope: unknown, bindings?: Record<string, unknown>) => Promise<unknown>;
+export type CompiledTemplate = ((scope: unknown, bindings?: Record<string, unknown>) => Promise<unknown>) & {
+  /** the value rendered at once when every expression in it reads without JSONata (CompiledExpression.readNow), else SLOW */
+  readonly now: (scope: unknown) => unknown;
+};
+
+/** A template from its two renderings: at once, and through JSONata for what `now` does not cover. */
+function template(now: (scope: unknown) => unknown, later: (scope: unknown, bindings?: Record<string, unknown>) => Promise<unknown>): CompiledTemplate {
+  const render = (scope: unknown, bindings?: Record<string, unknown>) => {
+    const value = now(scope);
+    return value === SLOW ? later(scope, bindings) : Promise.resolve(value);
+  };
+  return Object.assign(render, { now });
+}
+
+function fixed(value: unknown): CompiledTemplate {
+  return template(() => value, async () => value);
+}
 
 /** Where a template failed to compile: a path below the template's root (e.g. ["body", "name"]) and a message. */
 export interface TemplateProblem {
@@ -59,43 +75,78 @@ function stringify(value: unknown): string {
 /** Compiles a template; problems are reported through `problems` (all of them) and the result is still usable. */
 export function compileTemplate(value: unknown, problems: TemplateProblem[] = [], limits?: ExpressionLimits, path: (string | number)[] = []): CompiledTemplate {
   if (typeof value === 'string') {
-    if (!value.includes(OPEN)) return async () => value;
+    if (!value.includes(OPEN)) return fixed(value);
     let parts: Part[];
     try {
       parts = parseString(value, limits);
     } catch (err) {
       problems.push({ path, message: (err as Error).message });
-      return async () => value;
+      return fixed(value);
     }
     const only = parts.length === 1 ? parts[0] : undefined;
-    if (only !== undefined && typeof only !== 'string') return (scope, bindings) => only.evaluate(scope, bindings);
-    return async (scope, bindings) => {
-      let out = '';
-      for (const part of parts) out += typeof part === 'string' ? part : stringify(await part.evaluate(scope, bindings));
-      return out;
-    };
+    if (only !== undefined && typeof only !== 'string') return template((scope) => only.readNow(scope), (scope, bindings) => only.evaluate(scope, bindings));
+    return template(
+      (scope) => {
+        let out = '';
+        for (const part of parts) {
+          if (typeof part === 'string') out += part;
+          else {
+            const read = part.readNow(scope);
+            if (read === SLOW) return SLOW;
+            out += stringify(read);
+          }
+        }
+        return out;
+      },
+      async (scope, bindings) => {
+        let out = '';
+        for (const part of parts) out += typeof part === 'string' ? part : stringify(await part.evaluate(scope, bindings));
+        return out;
+      },
+    );
   }
   if (Array.isArray(value)) {
     const items = value.map((item, i) => compileTemplate(item, problems, limits, [...path, i]));
     if (value.every((item) => !containsTemplate(item))) return constant(value);
-    return async (scope, bindings) => Promise.all(items.map((item) => item(scope, bindings)));
+    return template(
+      (scope) => {
+        const out: unknown[] = [];
+        for (const item of items) {
+          const read = item.now(scope);
+          if (read === SLOW) return SLOW;
+          out.push(read);
+        }
+        return out;
+      },
+      async (scope, bindings) => Promise.all(items.map((item) => item(scope, bindings))),
+    );
   }
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).map(([key, item]) => [key, compileTemplate(item, problems, limits, [...path, key])] as const);
     if (!containsTemplate(value)) return constant(value);
-    return async (scope, bindings) => {
-      const out: Record<string, unknown> = {};
-      for (const [key, item] of entries) out[key] = await item(scope, bindings);
-      return out;
-    };
+    return template(
+      (scope) => {
+        const out: Record<string, unknown> = {};
+        for (const [key, item] of entries) {
+          const read = item.now(scope);
+          if (read === SLOW) return SLOW;
+          out[key] = read;
+        }
+        return out;
+      },
+      async (scope, bindings) => {
+        const out: Record<string, unknown> = {};
+        for (const [key, item] of entries) out[key] = await item(scope, bindings);
+        return out;
+      },
+    );
   }
-  return async () => value;
+  return fixed(value);
 }
 
 /** A value without templates is the same on every run: frozen once and shared, never copied per request. */
 function constant(value: unknown): CompiledTemplate {
-  const frozen = deepFreeze(structuredClone(value));
-  return async () => frozen;
+  return fixed(deepFreeze(structuredClone(value)));
 }
 
 function deepFreeze<T>(value: T): T {

@@ -16,7 +16,7 @@ export interface CompileProblem {
   at?: { key?: boolean; offset?: number };
 }
 
-const FAILING_EXPRESSION: CompiledExpression = { source: '', evaluate: async () => undefined };
+const FAILING_EXPRESSION: CompiledExpression = { source: '', evaluate: async () => undefined, readNow: () => undefined };
 const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
 
 /**

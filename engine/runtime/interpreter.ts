@@ -1,6 +1,7 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Answer, CompiledStep, Scope, StepServices } from '../steps/types.ts';
 import type { JournalEntry } from '../store/types.ts';
+import { isoTime } from './time.ts';
 
 export interface RunOptions {
   executionId: string;
@@ -65,8 +66,8 @@ export async function runSteps(flow: CompiledFlow, options: RunOptions): Promise
           result,
           vars: vars ?? null,
           stop,
-          startedAt: started.toISOString(),
-          finishedAt: finished.toISOString(),
+          startedAt: isoTime(started),
+          finishedAt: isoTime(finished),
           durationMs: finished.getTime() - started.getTime(),
         }, step.pure === true);
       }

@@ -15,8 +15,9 @@ export class Metrics {
   private readonly executions = new Map<string, Histogram>();
   private readonly gauges = new Map<string, { help: string; read: () => Promise<number | Record<string, number>> }>();
 
-  // label text per flow and status, built once: request() runs on every request
+  // label text per flow and status (per flow, mode and outcome), built once: these run on every request
   private readonly requestKeys = new Map<string, string>();
+  private readonly histograms = new Map<string, Histogram>();
 
   request(flow: string, status: number): void {
     const id = `${status}${flow}`;
@@ -26,12 +27,14 @@ export class Metrics {
   }
 
   execution(flow: string, mode: string, outcome: string, seconds: number): void {
-    const key = `flow="${escape(flow)}",mode="${mode}",outcome="${outcome}"`;
-    let h = this.executions.get(key);
-    if (!h) this.executions.set(key, (h = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 }));
-    BUCKETS.forEach((bound, i) => {
-      if (seconds <= bound) h!.counts[i]++;
-    });
+    const id = `${mode} ${outcome} ${flow}`;
+    let h = this.histograms.get(id);
+    if (!h) {
+      h = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.histograms.set(id, h);
+      this.executions.set(`flow="${escape(flow)}",mode="${mode}",outcome="${outcome}"`, h);
+    }
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]) h.counts[i]++;
     h.sum += seconds;
     h.count++;
   }

@@ -15,6 +15,7 @@ import { contactView, identifyContact, mapFields } from '../contacts/identify.ts
 import type { EventSink } from '../events/types.ts';
 import { emitExecution, emitSendStep, messageEvent, variablesEvent } from '../events/producers.ts';
 import { recordInbound } from '../messages/inbound.ts';
+import { isoTime } from './time.ts';
 
 export interface EngineContext {
   config: EngineConfig;
@@ -84,7 +85,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   const trusted = options.replayOf !== undefined;
   const log: LogEntry = {
     id: options.logId ?? ctx.newId('log'),
-    receivedAt: req.receivedAt.toISOString(),
+    receivedAt: isoTime(req.receivedAt),
     flowId: flow.id,
     revision: flow.revision,
     method: req.method,
@@ -281,7 +282,7 @@ async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry
     return sent;
   }
   const now = ctx.now();
-  Object.assign(execution, { status: 'running', attempts: 1, startedAt: now.toISOString() });
+  Object.assign(execution, { status: 'running', attempts: 1, startedAt: isoTime(now) });
   const sent = await finish(answer, 'accepted', null, execution, undefined, new Date(now.getTime() + ctx.config.queue.leaseMs).toISOString());
   ctx.worker.runReserved(sent === answer ? execution : undefined);
   return sent;
@@ -300,7 +301,7 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
   const responded = new Promise<Answer>((resolve) => (respondWith = resolve));
   const started = ctx.now();
   execution.status = 'running';
-  execution.startedAt = started.toISOString();
+  execution.startedAt = isoTime(started);
   execution.attempts = 1;
 
   const run = runSteps(flow, {
@@ -340,9 +341,10 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
   const ended = (result: RunResult) => {
     execution.status = result.status;
     execution.error = result.error;
-    execution.finishedAt = ctx.now().toISOString();
-    ctx.metrics.execution(flow.id, 'sync', result.status, (Date.parse(execution.finishedAt) - started.getTime()) / 1000);
-    emitExecution(ctx.events, flow.id, execution, result, started, new Date(execution.finishedAt));
+    const finished = ctx.now();
+    execution.finishedAt = isoTime(finished);
+    ctx.metrics.execution(flow.id, 'sync', result.status, (finished.getTime() - started.getTime()) / 1000);
+    emitExecution(ctx.events, flow.id, execution, result, started, finished);
   };
   let answer: Answer;
   let outcome: LogOutcome = 'completed';

@@ -3,8 +3,10 @@ const SENSITIVE_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie
 export const REDACTED = '[redacted]';
 
 export function redactHeaders(headers: Record<string, unknown>, extra: string[] = []): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(headers)) out[name] = SENSITIVE_HEADERS.test(name) || extra.includes(name.toLowerCase()) ? REDACTED : value;
+  // a copy whose sensitive values are then replaced: V8 clones an object's shape at once, where adding each header to
+  // an empty object one by one takes a slow path per header on every request
+  const out = { ...headers };
+  for (const name in out) if (SENSITIVE_HEADERS.test(name) || extra.includes(name.toLowerCase())) out[name] = REDACTED;
   return out;
 }
 

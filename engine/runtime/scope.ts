@@ -1,6 +1,7 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { ContactView, Scope } from '../steps/types.ts';
 import type { ExecutionInput } from '../store/types.ts';
+import { SLOW } from '../expr/expression.ts';
 
 /** The variables every request starts with: top-level query fields, then body fields (the body wins on a name). */
 export function requestVars(query: Record<string, unknown>, body: unknown): Record<string, unknown> {
@@ -24,7 +25,8 @@ export function scopeOf(input: ExecutionInput, contact: ContactView | null): Sco
 /** Adds the flow's params to the variables; they are evaluated against the request, after the plain fields. */
 export async function evaluateParams(flow: CompiledFlow, scope: Scope, bindings: Record<string, unknown>): Promise<void> {
   for (const [name, expression] of flow.params) {
-    const value = await expression.evaluate(scope, bindings);
+    let value = expression.readNow(scope);
+    if (value === SLOW) value = await expression.evaluate(scope, bindings);
     if (value !== undefined) scope.vars[name] = value;
   }
 }

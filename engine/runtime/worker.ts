@@ -6,6 +6,7 @@ import { executionBindings, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
 import { redactSecrets } from './redact.ts';
 import { emitExecution, emitSendStep } from '../events/producers.ts';
+import { isoTime } from './time.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -183,7 +184,7 @@ export async function runExecution(
   const finished = ctx.now();
   // queued before the finish, so both land in the same group commit
   emitExecution(ctx.events, flow.id, execution, result, started, finished);
-  await store.finishExecution(execution.id, result.status, result.error, finished.toISOString(), held);
+  await store.finishExecution(execution.id, result.status, result.error, isoTime(finished), held);
   ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
   return { result, scope };
 }

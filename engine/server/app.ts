@@ -52,6 +52,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     method: [...METHODS],
     url: `${base}/*`,
     exposeHeadRoute: false,
+    // nothing logs per flow request (the webhook log is its record): no pino child logger built for each one
+    childLoggerFactory: (logger) => logger,
     handler: async (req, reply) => {
       const path = `/${(req.params as { '*': string })['*']}`;
       const match = flows.match(path);

@@ -1,6 +1,6 @@
 import type { BranchCase } from '../types/flow.ts';
 import type { CompiledStep, StepDefinition } from './types.ts';
-import type { CompiledExpression } from '../expr/expression.ts';
+import { SLOW, type CompiledExpression } from '../expr/expression.ts';
 
 /** `branch`: run the steps of the first case whose `when` is true, else the `else` steps. */
 export const branchStep: StepDefinition<BranchCase[]> = {
@@ -26,7 +26,8 @@ export const branchStep: StepDefinition<BranchCase[]> = {
       children: cases.map((c) => c.steps),
       async run({ scope, bindings }) {
         for (const [index, c] of cases.entries()) {
-          if (c.when === undefined || truthy(await c.when.evaluate(scope, bindings))) {
+          const when = c.when?.readNow(scope);
+          if (c.when === undefined || truthy(when === SLOW ? await c.when.evaluate(scope, bindings) : when)) {
             return { result: { case: index, matched: c.when ? 'when' : 'else' }, then: c.steps };
           }
         }

@@ -1,19 +1,25 @@
 import type { Response } from '../types/flow.ts';
 import type { CompileContext, StepDefinition, Answer, Scope } from './types.ts';
 import type { DocPath } from '../schema/problem.ts';
+import { SLOW } from '../expr/expression.ts';
 
 export type CompiledResponse = (scope: Scope, bindings: Record<string, unknown>) => Promise<Answer>;
 
 /** Compiles a response block (a flow's async `response:` or a `respond` step): status, templated headers and body. */
 export function compileResponse(spec: Response, path: DocPath, ctx: CompileContext, defaults: Answer): CompiledResponse {
   const headers = ctx.template([...path, 'headers'], spec.headers ?? {});
-  const body = 'body' in spec ? ctx.template([...path, 'body'], spec.body) : async () => defaults.body;
+  const body = ctx.template([...path, 'body'], 'body' in spec ? spec.body : defaults.body);
   const status = spec.status ?? defaults.status;
-  return async (scope, bindings) => {
-    const rendered = (await headers(scope, bindings)) as Record<string, unknown>;
+  const answer = (rendered: unknown, content: unknown): Answer => {
     const out: Record<string, string> = { ...defaults.headers };
-    for (const [name, value] of Object.entries(rendered)) out[name.toLowerCase()] = String(value ?? '');
-    return { status, headers: out, body: await body(scope, bindings) };
+    for (const [name, value] of Object.entries(rendered as Record<string, unknown>)) out[name.toLowerCase()] = String(value ?? '');
+    return { status, headers: out, body: content };
+  };
+  return (scope, bindings) => {
+    const rendered = headers.now(scope);
+    const content = rendered === SLOW ? SLOW : body.now(scope);
+    if (content !== SLOW) return Promise.resolve(answer(rendered, content));
+    return Promise.all([headers(scope, bindings), body(scope, bindings)]).then(([h, b]) => answer(h, b));
   };
 }
 
