@@ -4,9 +4,12 @@
  * load generator to core 1 (where there are two). Before loading, one real request per branch checks that every
  * server gives the bare server's answer. The last row, a node:http server answering a constant, is the floor: what this
  * machine and the load generator add to every latency. Latency at 1,000 req/s comes from an evenly paced open-loop client
- * (bench/paced.ts) besides autocannon's bursty overallRate. Prints one table; see README "Performance".
+ * (bench/paced.ts) besides autocannon's bursty overallRate. Then the targets' ratios again, interleaved: the bare
+ * server and the engine's two flows up together and loaded in turn, each engine slice compared with the bare slice of
+ * its own round. Prints two tables; see README "Performance".
  *
- * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY (comma-separated row numbers,
+ * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS and BENCH_SLICE_SECONDS (the
+ * interleaved ratios: default 8 rounds of 3 s per server), BENCH_ONLY (comma-separated row numbers,
  * e.g. "1,2": the bare row is always run, as the ratios need it), BENCH_PROFILE=<dir> (run every server with
  * `node --cpu-prof`, profiles in <dir>/<server>/, one per thread: the main thread's is the biggest file; summarise it
  * with `node --import tsx bench/profile-summary.ts <file>`).
@@ -27,6 +30,8 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
 const PROFILE = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const SLICE_SECONDS = Number(process.env.BENCH_SLICE_SECONDS ?? 3);
 const root = fileURLToPath(new URL('../', import.meta.url));
 // the machine's cores, not this process's affinity (the load generator itself may be pinned)
 const pinned = cpus().length >= 2;
@@ -166,12 +171,24 @@ const rows: Row[] = [];
 const answers = new Map<string, { status: number; body: unknown }[]>();
 const differences: string[] = [];
 let port = 19100;
-for (const target of TARGETS) {
+/** a fresh folder per server: the engine's flows, config and database */
+async function serverDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'hooks-bench-'));
   await mkdir(join(dir, 'flows'));
   await writeFile(join(dir, 'flows/sync.yaml'), SYNC_FLOW);
   await writeFile(join(dir, 'flows/async.yaml'), ASYNC_FLOW);
   await writeFile(join(dir, 'hooks.config.yaml'), 'storage: { url: sqlite://data/hooks.db }\n');
+  return dir;
+}
+
+async function stop(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null) return;
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+}
+
+for (const target of TARGETS) {
+  const dir = await serverDir();
   const server = await target.start(++port, dir);
   try {
     const url = `http://127.0.0.1:${port}${target.path}`;
@@ -203,8 +220,7 @@ for (const target of TARGETS) {
     const ok = warm['2xx'] + result['2xx'] + fixed['2xx'] + paced.ok;
     const errors = [warm, result, fixed].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, paced.errors);
     const mem = peakMemoryMb(server.pid!);
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
+    await stop(server);
     const committed = target.committed ? await target.committed(dir) : undefined;
     rows.push({ name: target.name, rps: result.requests.average, cpu: cpuPerRequest, others, p50: result.latency.p50, p99: result.latency.p99, p99at1k: fixed.latency.p99, paced, mem, ok, errors, committed });
   } finally {
@@ -212,6 +228,54 @@ for (const target of TARGETS) {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+interface Slices { rps: number[]; cpu: number[]; ok: number; errors: number; committed?: number }
+
+/**
+ * The targets' ratios, interleaved. This machine's speed drifts by ±15% over minutes (a VM): servers measured one after
+ * another, minutes apart, differ by that drift as much as by their own work. Here the bare server and the engine's
+ * flows are up together on core 0 and loaded in turn, SLICE_SECONDS each, ROUNDS times (the order turned round every
+ * other round); each engine slice is compared with the bare slice of its own round.
+ */
+async function interleaved(targets: Target[]): Promise<Map<Target, Slices>> {
+  const up: { target: Target; dir: string; server: ChildProcess; url: string; slices: Slices }[] = [];
+  try {
+    for (const target of targets) {
+      const dir = await serverDir();
+      const server = await target.start(++port, dir);
+      const url = `http://127.0.0.1:${port}${target.path}`;
+      up.push({ target, dir, server, url, slices: { rps: [], cpu: [], ok: 0, errors: 0 } });
+      await waitReady(url, server);
+    }
+    for (const s of up) s.slices.ok += (await load(s.url, { duration: 3 }))['2xx']; // warm-up: JIT, caches
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const s of round % 2 === 0 ? up : [...up].reverse()) {
+        await quiet(s.server.pid!);
+        const before = cpuMs(s.server.pid!);
+        const result = await load(s.url, { duration: SLICE_SECONDS });
+        await quiet(s.server.pid!); // an async flow's steps still queued belong to this slice
+        s.slices.rps.push(result.requests.average);
+        s.slices.cpu.push(((cpuMs(s.server.pid!) - before) * 1000) / Math.max(1, result.requests.total));
+        s.slices.ok += result['2xx'];
+        s.slices.errors += result.non2xx + result.errors + result.timeouts;
+      }
+    }
+    for (const s of up) {
+      await stop(s.server);
+      s.slices.committed = s.target.committed ? await s.target.committed(s.dir) : undefined;
+    }
+    return new Map(up.map((s) => [s.target, s.slices]));
+  } finally {
+    for (const s of up) {
+      s.server.kill('SIGKILL');
+      await rm(s.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const bare = TARGETS.find((t) => t.reference)!;
+const engines = TARGETS.filter((t) => t.committed);
+const slices = engines.length > 0 && ROUNDS > 0 ? await interleaved([bare, ...engines]) : new Map<Target, Slices>();
 
 const ceiling = rows[0].rps;
 const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -227,19 +291,46 @@ for (const r of rows) {
   console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.paced.p50} / ${r.paced.p99} / ${r.paced.max} | ${r.p99at1k} | ${Math.round((r.rps / ceiling) * 100)}% | ${vsRed} | ${Math.round(r.cpu)} | ${pinned ? `${Math.round(r.others * 100)}%` : '–'} | ${Math.round(r.mem)} | ${committed}${r.errors ? `, ${r.errors} errors/non-2xx` : ''} |`);
 }
 console.log('');
-// the issue's targets; CPU per request is the steadier figure when other work shares the machine
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const percent = (value: number) => `${Math.round(value * 100)}%`;
+/** per round: the engine's figure over the bare server's (requests/s), or the bare server's over the engine's (CPU) */
+const shares = (t: Target) => {
+  const own = slices.get(t)!;
+  const reference = slices.get(bare)!;
+  return { byRate: own.rps.map((r, i) => r / reference.rps[i]), byCpu: own.cpu.map((c, i) => reference.cpu[i] / c) };
+};
+const spread = (values: number[]) => `${percent(median(values))} (${percent(Math.min(...values))}–${percent(Math.max(...values))})`;
+if (slices.size > 0) {
+  console.log(`Interleaved: the servers up together, loaded in turn ${SLICE_SECONDS}s each, ${ROUNDS} rounds; each engine slice against the bare slice of its round. Median (lowest–highest round).\n`);
+  console.log('| server | requests/s | share of bare, by requests/s | CPU µs/request | share of bare, by CPU per request | 2xx answered / committed |');
+  console.log('| --- | ---: | ---: | ---: | ---: | --- |');
+  for (const [t, own] of slices) {
+    const share = t === bare ? undefined : shares(t);
+    const committed = own.committed === undefined ? 'n/a (no log)' : `${own.ok} / ${own.committed}${own.committed >= own.ok ? '' : ' LOST'}`;
+    console.log(`| ${t.name} | ${Math.round(median(own.rps))} | ${share ? spread(share.byRate) : '–'} | ${Math.round(median(own.cpu))} | ${share ? spread(share.byCpu) : '–'} | ${committed}${own.errors ? `, ${own.errors} errors/non-2xx` : ''} |`);
+  }
+  console.log('');
+}
+// the issue's targets, judged on the interleaved medians; met or not only when both measures agree
+const verdict = (byRate: boolean, byCpu: boolean) => (byRate && byCpu ? 'met' : !byRate && !byCpu ? 'NOT met' : 'unclear (the two measures disagree: the machine is busy, run again)');
+const target = (t: Target | undefined, floor: number, label: string) => {
+  if (!t || !slices.has(t)) return;
+  const own = slices.get(t)!;
+  const { byRate, byCpu } = shares(t);
+  const kept = own.committed === undefined || own.committed >= own.ok;
+  const met = kept ? verdict(median(byRate) >= floor, median(byCpu) >= floor) : 'NOT met (answers lost)';
+  console.log(`Target ${label}: ${met} (median ${percent(median(byRate))} by requests/s, ${percent(median(byCpu))} by CPU per request; ${own.ok} answered, ${own.committed} committed)`);
+};
+target(engines.find((t) => t.name.startsWith('engine, sync')), 0.7, 'sync ≥ 70% of bare');
+target(engines.find((t) => t.name.startsWith('engine, async')), 0.55, 'async ≥ 55% of bare, every answer committed');
 const sync = rows.find((r) => r.name.startsWith('engine, sync'));
 const async_ = rows.find((r) => r.name.startsWith('engine, async'));
 const redRow = rows.find((r) => r.name === nodeRed.name);
-// met or not only when both measures agree: on a busy machine requests/s swings with whatever else runs
-const verdict = (byRate: boolean, byCpu: boolean) => (byRate && byCpu ? 'met' : !byRate && !byCpu ? 'NOT met' : 'unclear (the two measures disagree: the machine is busy, run again)');
-const share = (r: Row) => `${Math.round((r.rps / ceiling) * 100)}% by requests/s, ${Math.round((rows[0].cpu / r.cpu) * 100)}% by CPU per request`;
-if (sync) console.log(`Target sync ≥ 70% of bare: ${verdict(sync.rps >= 0.7 * ceiling, rows[0].cpu / sync.cpu >= 0.7)} (${share(sync)})`);
 if (sync && redRow) console.log(`Target sync ≥ 5x Node-RED: ${verdict(sync.rps >= 5 * redRow.rps, redRow.cpu / sync.cpu >= 5)} (${(sync.rps / redRow.rps).toFixed(1)}x by requests/s, ${(redRow.cpu / sync.cpu).toFixed(1)}x by CPU per request)`);
-if (async_) {
-  const kept = (async_.committed ?? 0) >= async_.ok;
-  console.log(`Target async ≥ 55% of bare, every answer committed: ${kept ? verdict(async_.rps >= 0.55 * ceiling, rows[0].cpu / async_.cpu >= 0.55) : 'NOT met (answers lost)'} (${share(async_)}; ${async_.ok} answered, ${async_.committed} committed)`);
-}
 for (const r of [sync, async_]) {
   if (r) console.log(`Target p99 < 10 ms at 1,000 req/s (paced), ${r.name}: ${r.paced.p99 < 10 ? 'met' : 'NOT met'} (${r.paced.p99} ms)`);
 }
