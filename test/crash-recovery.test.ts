@@ -24,20 +24,38 @@ ${STEPS.map((id, i) =>
 ).join('\n')}
 `;
 
-/** A receiver of the flow's calls: counts them by step and execution (the Idempotency-Key the engine sends). */
-async function receiver(): Promise<{ url: string; calls: Map<string, number>; close(): Promise<void> }> {
+/**
+ * A receiver of the flow's calls: counts them by step and execution (the Idempotency-Key the engine sends). `holdFirst`:
+ * the first call of each key is never answered (the engine dies waiting); `delayMs`: answers come that much later.
+ */
+async function receiver(options: { holdFirst?: boolean; delayMs?: number } = {}): Promise<{ url: string; calls: Map<string, number>; drained(): Promise<void>; close(): Promise<void> }> {
   const calls = new Map<string, number>();
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       const key = String(req.headers['idempotency-key']);
       calls.set(key, (calls.get(key) ?? 0) + 1);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      if (options.holdFirst && calls.get(key) === 1) return;
+      const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      if (options.delayMs) setTimeout(answer, options.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, calls, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    // every connection closed: all a dead engine sent before it died has been read and counted
+    drained: async () => {
+      const open = () => new Promise<number>((resolve) => server.getConnections((_err, count) => resolve(count)));
+      while ((await open()) > 0) await new Promise((r) => setTimeout(r, 10));
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -105,6 +123,7 @@ describe('an async engine killed with SIGKILL under load', () => {
     killed = true;
     await Promise.all(callers);
     await exited;
+    await calls.drained();
 
     const store = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
     const unfinishedAtCrash = (await Promise.all(answered.map((id) => store.getExecution(id)))).filter((e) => e?.status !== 'completed').length;
@@ -147,6 +166,112 @@ describe('an async engine killed with SIGKILL under load', () => {
       child.kill('SIGTERM');
       await exited;
       child = undefined;
+    }
+  });
+});
+
+/** A sync flow that answers first and goes on: a call, then a step after it. */
+const tailFlow = (receiver: string) => `version: 1
+id: tail
+trigger: { path: /tail }
+mode: sync
+steps:
+  - id: answer
+    respond: { status: 200, body: { execution: "{{ $execution.id }}" } }
+  - id: call
+    http: { method: POST, url: "${receiver}/call", body: { execution: "{{ $execution.id }}" } }
+  - id: after
+    set: { done: true }
+`;
+
+describe('a sync run that goes on after its answer', () => {
+  let dir: Awaited<ReturnType<typeof scratchDir>>;
+  let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    dir = await scratchDir('hooks-tail-');
+    await dir.write('hooks.config.yaml', 'storage: { url: sqlite://data/hooks.db }\nqueue: { lease: 1s }\nhttp: { allowList: ["127.0.0.1"] }\n');
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await dir.remove();
+  });
+
+  async function start(receiverUrl: string): Promise<string> {
+    await dir.write('flows/tail.yaml', tailFlow(receiverUrl));
+    const port = await freePort();
+    child = serve(`${dir.dir}/hooks.config.yaml`, port);
+    await waitReady(`http://127.0.0.1:${port}`);
+    return `http://127.0.0.1:${port}`;
+  }
+  async function answered(url: string, count: number): Promise<string[]> {
+    return Promise.all(
+      Array.from({ length: count }, async () => {
+        const res = await fetch(`${url}/hooks/tail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { execution: string }).execution;
+      }),
+    );
+  }
+  async function stop(signal: NodeJS.Signals): Promise<void> {
+    const exited = new Promise((r) => child!.once('exit', r));
+    child!.kill(signal);
+    await exited;
+    child = undefined;
+  }
+  async function expectFinished(ids: string[]): Promise<void> {
+    const store = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
+    try {
+      for (const id of ids) {
+        const execution = await store.getExecution(id);
+        expect(execution!.status, id).toBe('completed');
+        const journal = await store.journal(id);
+        expect(journal.map((e) => [e.seq, e.stepId])).toEqual([[1, 'answer'], [2, 'call'], [3, 'after']]);
+        const log = await store.getLog(execution!.logId);
+        expect([log!.outcome, log!.status]).toEqual(['completed', 200]);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('is resumed from its journal when the engine is killed before it ends', { timeout: 60_000 }, async () => {
+    const calls = await receiver({ holdFirst: true });
+    try {
+      const url = await start(calls.url);
+      const ids = await answered(url, 8);
+      // every run is waiting for its call when the process dies
+      while (calls.calls.size < ids.length) await new Promise((r) => setTimeout(r, 10));
+      await stop('SIGKILL');
+      const atCrash = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
+      for (const id of ids) {
+        expect((await atCrash.getExecution(id))!.status).toBe('running');
+        expect((await atCrash.journal(id)).map((e) => e.stepId)).toEqual(['answer']);
+      }
+      await atCrash.close();
+
+      await start(calls.url);
+      const store = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
+      for (let i = 0; i < 200 && (await store.queueDepth()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await store.close();
+      await expectFinished(ids);
+      // the call cut short by the kill is made again, with the same key; the respond already journaled is not run again
+      for (const id of ids) expect(calls.calls.get(`${id}:call`)).toBe(2);
+      await stop('SIGTERM');
+    } finally {
+      await calls.close();
+    }
+  });
+
+  it('is finished before a graceful shutdown closes the store', { timeout: 30_000 }, async () => {
+    const calls = await receiver({ delayMs: 500 });
+    try {
+      const url = await start(calls.url);
+      const ids = await answered(url, 4);
+      await stop('SIGTERM');
+      await expectFinished(ids);
+      for (const id of ids) expect(calls.calls.get(`${id}:call`)).toBe(1);
+    } finally {
+      await calls.close();
     }
   });
 });

@@ -368,6 +368,17 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       expect(await store.claimExecutions(5, 1000, new Date(T0 + 1001))).toMatchObject([{ id: 'x-own', attempts: 2, startedAt: at(0) }]);
     });
 
+    it('leases a sync run that goes on after its answer, with the journal so far, and lets another resume it', async () => {
+      const { store } = await open();
+      const running = execution('x-tail', 'tail', { mode: 'sync', status: 'running', attempts: 1, startedAt: at(0) });
+      await store.commitLog(log('tail', { outcome: 'completed', status: 200, executionId: 'x-tail' }), running, [step('x-tail', 1, 'answer')], at(1000));
+
+      expect(await store.getExecution('x-tail')).toEqual(running);
+      expect(await store.claimExecutions(5, 1000, new Date(T0 + 999))).toEqual([]);
+      expect(await store.claimExecutions(5, 1000, new Date(T0 + 1001))).toMatchObject([{ id: 'x-tail', mode: 'sync', attempts: 2 }]);
+      expect((await store.journal('x-tail')).map((e) => e.stepId)).toEqual(['answer']);
+    });
+
     it('never claims a finished execution, even long after its lease', async () => {
       const { store } = await open();
       await accept(store, 'done');

@@ -39,6 +39,11 @@ export interface AcceptedRunner {
   runReserved(execution: ExecutionRecord | undefined): void;
   /** wakes the claim loop after an execution was committed queued */
   notify(): void;
+  /**
+   * a sync execution that goes on after its answer, committed leased to this process: the lease is renewed until `run`
+   * settles, and shutdown waits for it
+   */
+  follow(executionId: string, run: Promise<void>): void;
 }
 
 /** The largest body kept in the webhook log; the rest is cut and marked. */
@@ -116,7 +121,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
     try {
       // an accepted async request commits its log row and its execution together: that is the job
       if (outcome === 'accepted' && execution) await ctx.store.commitAccepted(log, execution, leaseUntil);
-      else await ctx.store.commitLog(log, execution, journal);
+      else await ctx.store.commitLog(log, execution, journal, leaseUntil);
     } catch {
       ctx.metrics.request(flow.id, 503);
       return json(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
@@ -291,11 +296,12 @@ async function acceptAsync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry
 /**
  * Sync: the caller gets the first `respond` (later steps go on), or, when the run ends without one, 200 with the
  * execution id and the step results; past the flow's timeout, 504. The log row and the journal so far are committed
- * before the answer leaves; steps that finish afterwards are appended.
+ * before the answer leaves; steps that finish afterwards are appended, each before the next starts.
  */
 async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, execution: ExecutionRecord, scope: Scope, bindings: Record<string, unknown>, finish: Finish): Promise<Answer> {
   const journal: JournalEntry[] = [];
-  let persisted: Promise<void> | undefined;
+  /** set when the answer's commit is under way: whether it committed (false: the caller was told to retry) */
+  let committed: Promise<boolean> | undefined;
   let answered: Answer | undefined;
   let respondWith: (answer: Answer) => void = () => undefined;
   const responded = new Promise<Answer>((resolve) => (respondWith = resolve));
@@ -316,8 +322,10 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
       // committed before the step counts as done: the answer (and the journal it commits) never leaves while the
       // send's events are still queued
       if (safe.kind === 'send') await emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
-      journal.push(safe);
-      if (persisted) persisted = persisted.then(() => ctx.store.appendJournal(safe));
+      if (!committed) return void journal.push(safe);
+      // after the answer, a step is journaled before the next starts, as in the worker: a resumed run must not repeat it
+      if (!(await committed)) throw new Error('the request could not be stored');
+      await ctx.store.appendJournal(safe);
     },
     // the first respond answers the caller; a later one is recorded in the journal but cannot change the answer
     respond: (answer) => {
@@ -367,18 +375,21 @@ async function runSync(ctx: EngineContext, flow: CompiledFlow, log: LogEntry, ex
   } else {
     answer = first as Answer;
   }
-  // a sync execution is never resumed: its request is in its log row, so it is not stored a second time
-  const stored = { ...execution, input: { ...execution.input, request: { ...execution.input.request, headers: {}, body: null } } };
-  const sent = finish(answer, outcome, reason, stored, [...journal]);
-  persisted = sent.then(() => undefined);
-  if (execution.finishedAt === null) {
-    // the caller has its answer; the rest of the run goes on and is recorded when it ends
-    void run.then(async (result) => {
-      ended(result);
-      await persisted;
-      await ctx.store.finishExecution(execution.id, result.status, result.error, execution.finishedAt!);
-      if (outcome === 'completed' && result.status === 'failed') await ctx.store.updateLogOutcome(log.id, 'failed', log.status, result.error, log.durationMs);
-    });
+  if (execution.finishedAt !== null) {
+    // a finished sync execution is never resumed: its request is in its log row, so it is not stored a second time
+    const stored = { ...execution, input: { ...execution.input, request: { ...execution.input.request, headers: {}, body: null } } };
+    return finish(answer, outcome, reason, stored, [...journal]);
   }
+  // The caller has its answer and the rest of the run goes on. It is stored whole and leased to this process, like a
+  // claimed async execution: should the process die before the run ends, a worker resumes it from its journal.
+  const leaseUntil = new Date(ctx.now().getTime() + ctx.config.queue.leaseMs).toISOString();
+  const sent = finish(answer, outcome, reason, execution, [...journal], leaseUntil);
+  committed = sent.then((reply) => reply === answer);
+  ctx.worker.follow(execution.id, run.then(async (result) => {
+    if (!(await committed)) return;
+    ended(result);
+    await ctx.store.finishExecution(execution.id, result.status, result.error, execution.finishedAt!);
+    if (outcome === 'completed' && result.status === 'failed') await ctx.store.updateLogOutcome(log.id, 'failed', log.status, result.error, log.durationMs);
+  }));
   return sent;
 }

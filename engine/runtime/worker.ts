@@ -17,12 +17,13 @@ export interface WorkerOptions {
   /** the compiled flow an execution was accepted under (or the current one when that revision is gone) */
   flowFor(execution: ExecutionRecord): CompiledFlow | undefined;
   contactFor?(contactId: string): Promise<ContactView | null>;
-  onError(err: unknown, execution?: ExecutionRecord): void;
+  onError(err: unknown, executionId?: string): void;
 }
 
 /**
- * Runs async executions from the durable queue. Each finished step is journaled before the next starts, so an
- * execution interrupted by a crash resumes at its first unfinished step when a worker claims it again.
+ * Runs async executions from the durable queue, and resumes sync ones whose process died after answering. Each
+ * finished step is journaled before the next starts, so an execution interrupted by a crash resumes at its first
+ * unfinished step when a worker claims it again.
  */
 export class Worker {
   private active = 0;
@@ -71,6 +72,18 @@ export class Worker {
     else this.held.push(execution);
   }
 
+  /** A sync execution going on after its answer (AcceptedRunner.follow): renews its lease until it ends; stop() waits for it. */
+  follow(executionId: string, run: Promise<void>): void {
+    const renew = setInterval(() => this.renew(executionId), this.options.leaseMs / 3);
+    const job: Promise<void> = run
+      .catch((err) => this.options.onError(err, executionId))
+      .finally(() => {
+        clearInterval(renew);
+        this.running.delete(job);
+      });
+    this.running.add(job);
+  }
+
   /** stops claiming, then waits for the executions in progress, and those held or being committed, to finish */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -95,9 +108,11 @@ export class Worker {
   }
 
   private renewHeld(): void {
-    for (const execution of this.held) {
-      this.ctx.store.renewLease(execution.id, this.options.leaseMs).catch((err) => this.options.onError(err, execution));
-    }
+    for (const execution of this.held) this.renew(execution.id);
+  }
+
+  private renew(executionId: string): void {
+    this.ctx.store.renewLease(executionId, this.options.leaseMs).catch((err) => this.options.onError(err, executionId));
   }
 
   private async loop(): Promise<void> {
@@ -129,15 +144,15 @@ export class Worker {
     const { store } = this.ctx;
     const flow = this.options.flowFor(execution);
     if (!flow) {
-      await store.finishExecution(execution.id, 'failed', `flow "${execution.flowId}" is not loaded any more`, this.ctx.now().toISOString()).catch((err) => this.options.onError(err, execution));
+      await store.finishExecution(execution.id, 'failed', `flow "${execution.flowId}" is not loaded any more`, this.ctx.now().toISOString()).catch((err) => this.options.onError(err, execution.id));
       return;
     }
-    const renew = setInterval(() => void store.renewLease(execution.id, this.options.leaseMs).catch((err) => this.options.onError(err, execution)), this.options.leaseMs / 3);
+    const renew = setInterval(() => this.renew(execution.id), this.options.leaseMs / 3);
     try {
       await runExecution(this.ctx, flow, execution, this.options.contactFor);
     } catch (err) {
       // a storage failure: the lease runs out and the execution is claimed again, resuming from its journal
-      this.options.onError(err, execution);
+      this.options.onError(err, execution.id);
     } finally {
       clearInterval(renew);
     }
@@ -185,6 +200,11 @@ export async function runExecution(
   // queued before the finish, so both land in the same group commit
   emitExecution(ctx.events, flow.id, execution, result, started, finished);
   await store.finishExecution(execution.id, result.status, result.error, isoTime(finished), held);
-  ctx.metrics.execution(flow.id, 'async', result.status, (finished.getTime() - started.getTime()) / 1000);
+  if (execution.mode === 'sync' && result.status === 'failed') {
+    // a sync run resumed after its answer (see runSync): its log entry says it failed, as its own process would have
+    const log = await store.getLog(execution.logId);
+    if (log?.outcome === 'completed') await store.updateLogOutcome(log.id, 'failed', log.status, result.error, log.durationMs);
+  }
+  ctx.metrics.execution(flow.id, execution.mode, result.status, (finished.getTime() - started.getTime()) / 1000);
   return { result, scope };
 }

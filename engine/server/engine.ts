@@ -79,6 +79,7 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
       reserve: () => worker?.reserve() ?? false,
       runReserved: (execution) => worker?.runReserved(execution),
       notify: () => worker?.notify(),
+      follow: (executionId, run) => worker?.follow(executionId, run),
     },
     events,
     now: () => new Date(),
@@ -206,7 +207,7 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
     pollMs: 1_000,
     flowFor: (execution) => flows.byRevision(execution.flowId, execution.revision),
     contactFor: contactFinder(store),
-    onError: (err, execution) => log.error({ err, execution: execution?.id }, 'async execution could not be recorded'),
+    onError: (err, execution) => log.error({ err, execution }, 'execution could not be recorded'),
   });
   worker.start();
   events.start({ log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (details, m) => log.error(details, m) }, metrics });

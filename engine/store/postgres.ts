@@ -96,9 +96,10 @@ export class PostgresStore implements Store {
     return this.track(execution.id, this.batch.add({ kind: 'request', log: logValues(log), execution: values, journal: [] }));
   }
 
-  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = []): Promise<void> {
+  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.ensureOpen();
-    const write = this.batch.add({ kind: 'request', log: logValues(log), execution: execution && executionValues(execution), journal: journal.map(journalValues) });
+    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
+    const write = this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalValues) });
     return this.track(execution?.id, write);
   }
 

@@ -107,7 +107,7 @@ export class SqliteStore implements Store {
     return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: [] });
   }
 
-  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = []): Promise<void> {
+  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.ensureOpen();
     if (execution?.finishedAt) {
       // a run that ended before its answer: its journal is complete, and goes in the execution's row (one row, not one
@@ -115,7 +115,8 @@ export class SqliteStore implements Store {
       const row = executionValues(execution, null, JSON.stringify(journal.map(inlineEntry)));
       return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: [] });
     }
-    return this.batch.add({ kind: 'request', log: logValues(log), execution: execution && executionValues(execution), journal: journal.map(journalRow) });
+    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
+    return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalRow) });
   }
 
   async claimExecutions(limit: number, leaseMs: number, now: Date = this.now()): Promise<ExecutionRecord[]> {

@@ -283,8 +283,11 @@ export interface Store {
    * that answered runs it at once, without a claim; should it die, the lease runs out and another claims it.
    */
   commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void>;
-  /** a request that did not start an async execution (rejected, sync): its log row, with its execution if any */
-  commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[]): Promise<void>;
+  /**
+   * a request that did not start an async execution (rejected, sync): its log row, with its execution if any. With
+   * `leaseUntil`, the execution (a sync run going on after its answer) is leased to this process, as in commitAccepted.
+   */
+  commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string): Promise<void>;
   /** claims up to `limit` runnable executions (queued, or running with an expired lease), marking them running */
   claimExecutions(limit: number, leaseMs: number, now?: Date): Promise<ExecutionRecord[]>;
   /** keeps a claim alive while a long execution runs */

@@ -31,6 +31,8 @@ export interface Harness {
   events: EventInput[];
   /** problems with the test itself (an http step without a mock) */
   problems: string[];
+  /** sync runs still going after their answer (see AcceptedRunner.follow) */
+  tails: Promise<void>[];
 }
 
 /**
@@ -42,6 +44,7 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
   const sent: CapturedMessage[] = [];
   const problems: string[] = [];
   const calls: Harness['calls'] = [];
+  const tails: Promise<void>[] = [];
   const counters = new Map<string, number>();
   const mocks = test.mocks ?? {};
 
@@ -75,8 +78,8 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
     metrics: new Metrics(),
     limiter: new RateLimiter(),
     services: () => services,
-    // `hooks test` runs queued executions itself (engine/testing/run.ts)
-    worker: { reserve: () => false, runReserved: () => undefined, notify: () => undefined },
+    // `hooks test` runs queued executions and waits for sync tails itself (engine/testing/run.ts)
+    worker: { reserve: () => false, runReserved: () => undefined, notify: () => undefined, follow: (_id, run) => void tails.push(run) },
     now: () => TEST_CLOCK,
     newId: (prefix) => {
       const n = (counters.get(prefix) ?? 0) + 1;
@@ -84,5 +87,5 @@ export async function createHarness(config: EngineConfig, flow: CompiledFlow, te
       return `${prefix}_test${n}`;
     },
   };
-  return { ctx, store, sent, calls, problems, events: events.events };
+  return { ctx, store, sent, calls, problems, tails, events: events.events };
 }

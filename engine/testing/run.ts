@@ -75,7 +75,7 @@ async function requestOf(flow: CompiledFlow, test: Test, harness: Harness): Prom
 export async function finishWork(harness: Harness, flow: CompiledFlow): Promise<void> {
   const { store, ctx } = harness;
   for (const execution of await store.claimExecutions(100, 60_000, ctx.now())) await runExecution(ctx, flow, execution, contactFinder(store));
-  for (let i = 0; i < 500 && (await store.queueDepth()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await Promise.all(harness.tails);
 }
 
 async function finalVars(store: Store, executionId: string | null): Promise<Record<string, unknown>> {
