@@ -10,7 +10,21 @@
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 
-export interface PacedResult { sent: number; ok: number; errors: number; p50: number; p99: number; max: number }
+export interface PacedResult {
+  sent: number;
+  ok: number;
+  errors: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** every request's latency in ms, 0.1 ms steps (to pool several runs' percentiles) */
+  latencies: number[];
+}
+
+/** The latency at quantile q of sorted latencies. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  return Number(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)].toFixed(1));
+}
 
 export async function pacedLatency(url: string, body: string, rate: number, seconds: number): Promise<PacedResult> {
   const { origin, pathname } = new URL(url);
@@ -49,9 +63,8 @@ export async function pacedLatency(url: string, body: string, rate: number, seco
   });
   await Promise.all(pending);
   await pool.close();
-  const sorted = Array.from(latencies).sort((a, b) => a - b);
-  const at = (q: number) => Number(sorted[Math.min(total - 1, Math.ceil(q * total) - 1)].toFixed(1));
-  return { sent: total, ok, errors, p50: at(0.5), p99: at(0.99), max: Number(sorted[total - 1].toFixed(1)) };
+  const sorted = Array.from(latencies, (ms) => Math.round(ms * 10) / 10).sort((a, b) => a - b);
+  return { sent: total, ok, errors, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[total - 1], latencies: sorted };
 }
 
 /**
