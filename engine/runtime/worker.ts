@@ -72,7 +72,7 @@ export class Worker {
     else this.held.push(execution);
   }
 
-  /** A sync execution going on after its answer (AcceptedRunner.follow): renews its lease until it ends; stop() waits for it. */
+  /** A sync run going on after its answer (AcceptedRunner.follow): its lease is renewed until it ends; stop() waits. */
   follow(executionId: string, run: Promise<void>): void {
     const renew = setInterval(() => this.renew(executionId), this.options.leaseMs / 3);
     const job: Promise<void> = run
