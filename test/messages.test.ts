@@ -506,7 +506,7 @@ steps:
         async setup(dir) {
           const store = await openSqliteStore(path.join(dir, 'data', 'hooks.db'));
           const request = { method: 'POST', path: '/resume', headers: {}, query: {}, body: {}, ip: '127.0.0.1', receivedAt: at };
-          await store.commitAccepted(
+          await store.commitLog(
             { id: 'log_1', receivedAt: at, flowId: 'resume', revision: 'old', method: 'POST', path: '/resume', headers: {}, query: {}, body: null, bodyTruncated: false, outcome: 'accepted', reason: null, status: 200, durationMs: 1, executionId: 'ex_1', contactId: null, identification: null, duplicateOf: null, replayOf: null },
             { id: 'ex_1', flowId: 'resume', revision: 'old', logId: 'log_1', mode: 'async', status: 'queued', input: { request, vars: {}, contactId: null }, attempts: 1, createdAt: at, startedAt: null, finishedAt: null, error: null },
           );

@@ -129,7 +129,7 @@ function helper(mode: 'write' | 'claim', url: string): ChildProcess & { stdin: N
 
 /** Accepted request `id` with execution `x-id`, created `ms` after T0. */
 const accept = (store: Store, id: string, ms = 0) =>
-  store.commitAccepted(log(id, { receivedAt: at(ms), executionId: `x-${id}` }), execution(`x-${id}`, id, { createdAt: at(ms) }));
+  store.commitLog(log(id, { receivedAt: at(ms), executionId: `x-${id}` }), execution(`x-${id}`, id, { createdAt: at(ms) }));
 
 describe.each([sqlite, postgres])('$name store', (backend) => {
   /** A fresh database per test (or a given one, to open it twice). */
@@ -151,7 +151,7 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       const bare = log('bare', { body: null, headers: {}, query: {} });
       const exec = execution('x-full', 'full', { status: 'completed', attempts: 2, startedAt: at(1), finishedAt: at(2), error: 'boom', mode: 'sync' });
       await store.commitLog(full, exec);
-      await store.commitAccepted(bare, execution('x-bare', 'bare'));
+      await store.commitLog(bare, execution('x-bare', 'bare'));
 
       expect(await store.getLog('full')).toEqual(full);
       expect(await store.getLog('bare')).toEqual(bare);
@@ -223,7 +223,7 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       await accept(store, 'existing');
       const failedBefore = store.stats.failedBatches;
 
-      const batch = [accept(store, 'p'), accept(store, 'q'), store.commitAccepted(log('p'), execution('x-other', 'p'))];
+      const batch = [accept(store, 'p'), accept(store, 'q'), store.commitLog(log('p'), execution('x-other', 'p'))];
       const results = await Promise.allSettled(batch);
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
       for (const r of results) expect((r as PromiseRejectedResult).reason.message).toMatch(backend.errors.duplicateLogId);
@@ -244,7 +244,7 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       const { store } = await open();
       const results = await Promise.allSettled([
         accept(store, 'fine-1'),
-        store.commitAccepted(log('bad', { receivedAt: 'yesterday-ish' }), execution('x-bad', 'bad')),
+        store.commitLog(log('bad', { receivedAt: 'yesterday-ish' }), execution('x-bad', 'bad')),
         accept(store, 'fine-2'),
       ]);
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
@@ -359,7 +359,7 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
     it('leaves an execution committed as claimed to its process until the lease runs out, then lets another take it', async () => {
       const { store } = await open();
       const running = execution('x-own', 'own', { status: 'running', attempts: 1, startedAt: at(0) });
-      await store.commitAccepted(log('own', { executionId: 'x-own' }), running, at(1000));
+      await store.commitLog(log('own', { executionId: 'x-own' }), running, [], at(1000));
 
       expect(await store.getExecution('x-own')).toEqual(running);
       expect(await store.queueDepth()).toBe(1);
@@ -705,7 +705,7 @@ describe('SQLite only: WAL checkpoints in a worker thread (a server\'s store)', 
     return store;
   }
   const requests = (store: Store, prefix: string, count: number, body = '{"n":1}') =>
-    Promise.all(Array.from({ length: count }, (_, i) => store.commitAccepted(log(`${prefix}-${i}`, { body, executionId: `x-${prefix}-${i}` }), execution(`x-${prefix}-${i}`, `${prefix}-${i}`))));
+    Promise.all(Array.from({ length: count }, (_, i) => store.commitLog(log(`${prefix}-${i}`, { body, executionId: `x-${prefix}-${i}` }), execution(`x-${prefix}-${i}`, `${prefix}-${i}`))));
 
   it('copies committed pages into the database file without waiting for the WAL to fill up', async () => {
     // far below SQLite's own threshold (1,000 pages): a store without the worker leaves everything in the WAL

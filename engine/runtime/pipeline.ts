@@ -120,8 +120,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
     Object.assign(log, { outcome, reason: reason ?? notes, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
     try {
       // an accepted async request commits its log row and its execution together: that is the job
-      if (outcome === 'accepted' && execution) await ctx.store.commitAccepted(log, execution, leaseUntil);
-      else await ctx.store.commitLog(log, execution, journal, leaseUntil);
+      await ctx.store.commitLog(log, execution, journal, leaseUntil);
     } catch {
       ctx.metrics.request(flow.id, 503);
       return json(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });

@@ -90,12 +90,6 @@ export class PostgresStore implements Store {
     return this.batch.stats;
   }
 
-  async commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void> {
-    this.ensureOpen();
-    const values = executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
-    return this.track(execution.id, this.batch.add({ kind: 'request', log: logValues(log), execution: values, journal: [] }));
-  }
-
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.ensureOpen();
     const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));

@@ -100,15 +100,9 @@ export class SqliteStore implements Store {
     return this.batch.stats;
   }
 
-  async commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void> {
-    this.ensureOpen();
-    // serialise now, so a value that cannot be stored fails its own caller and not the whole batch
-    const row = executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
-    return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: [] });
-  }
-
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.ensureOpen();
+    // rows are serialised here, so a value that cannot be stored fails its own caller and not the whole batch
     if (execution?.finishedAt) {
       // a run that ended before its answer: its journal is complete, and goes in the execution's row (one row, not one
       // per step: the sync request's commit is the hot path). Nothing is appended to it later.

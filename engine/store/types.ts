@@ -278,14 +278,11 @@ export interface EventBreakerRecord {
 
 export interface Store {
   /**
-   * the async answer's promise: the log row and the queued execution are committed together, or neither is. With
-   * `leaseUntil`, the execution (status running) is committed already claimed by this process until then: the process
-   * that answered runs it at once, without a claim; should it die, the lease runs out and another claims it.
-   */
-  commitAccepted(log: LogEntry, execution: ExecutionRecord, leaseUntil?: string): Promise<void>;
-  /**
-   * a request that did not start an async execution (rejected, sync): its log row, with its execution if any. With
-   * `leaseUntil`, the execution (a sync run going on after its answer) is leased to this process, as in commitAccepted.
+   * A request's log row, with its execution if any and the journal so far, committed together or not at all: for an
+   * accepted async request this is the answer's promise (the log row and the job). With `leaseUntil`, the execution
+   * (status running) is committed already claimed by this process until then: the process that answered runs it at
+   * once, without a claim (an async run, or a sync run going on after its answer); should it die, the lease runs out
+   * and another claims it.
    */
   commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string): Promise<void>;
   /** claims up to `limit` runnable executions (queued, or running with an expired lease), marking them running */

@@ -20,7 +20,7 @@ if (mode === 'write') {
     await Promise.all(
       Array.from({ length: 25 }, (_, i) => {
         const id = `w-${round}-${i}`;
-        return store.commitAccepted(logEntry(id), execution(`x-${id}`, id)).then(() => print(id));
+        return store.commitLog(logEntry(id), execution(`x-${id}`, id)).then(() => print(id));
       }),
     );
   }
