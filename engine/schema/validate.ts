@@ -110,7 +110,8 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-const STEP_KINDS = ['set', 'http', 'branch', 'send', 'respond', 'stop'];
+// the flow schema's step is an id and exactly one of these: its oneOf names them
+const STEP_KINDS = ((flowSchema.$defs as { step: { oneOf: { required: [string] }[] } }).step.oneOf).map((one) => one.required[0]);
 
 function isStepSchema(schema: unknown): boolean {
   const props = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;

@@ -5,7 +5,8 @@ import type { EngineConfig } from '../config/load.ts';
 import type { OutgoingRequest, OutgoingResult } from '../http/request.ts';
 import type { Step } from '../types/flow.ts';
 
-export type StepKind = 'set' | 'http' | 'branch' | 'send' | 'respond' | 'stop';
+/** the keys that name a step's kind in a flow file (the flow schema's step: an id and exactly one of these) */
+export type StepKind = Exclude<keyof Step, 'id'>;
 
 /** What expressions see: the request, variables, the contact and earlier steps' results. */
 export interface Scope {
