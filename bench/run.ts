@@ -138,11 +138,14 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime: fields 14 and 15 of stat
 }
 
-/** core 0's busy time so far, in ms (every process on it), from /proc/stat: with the server's own, what else ran there */
-function core0BusyMs(): number {
+/**
+ * Core 0's time so far, in ms, from /proc/stat. `busy`: every process on it (with the server's own, what else ran
+ * there); `stolen`: the time the hypervisor ran something else while core 0 had work (this machine is a VM).
+ */
+function core0(): { busy: number; stolen: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu0 '))!;
   const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + irq + softirq + steal) * TICK_MS;
+  return { busy: (user + nice + system + irq + softirq + steal) * TICK_MS, stolen: steal * TICK_MS };
 }
 
 /** waits until the server stops working (under 5% of a core over 300 ms), at most 30 s */
@@ -209,7 +212,7 @@ for (const target of TARGETS) {
     const warm = await load(url, { duration: 3 }); // warm-up: JIT, caches
     await quiet(server.pid!);
     const cpuBefore = cpuMs(server.pid!);
-    const coreBefore = core0BusyMs();
+    const coreBefore = core0().busy;
     const wallBefore = performance.now();
     const result = await load(url);
     // the async flow's steps may still be queued when the load stops: their CPU belongs to these requests too
@@ -217,7 +220,7 @@ for (const target of TARGETS) {
     const serverCpu = cpuMs(server.pid!) - cpuBefore;
     const cpuPerRequest = (serverCpu * 1000) / Math.max(1, result.requests.total);
     // other processes' share of core 0 meanwhile (pinned, all of the server's time is core 0's)
-    const others = pinned ? Math.max(0, (core0BusyMs() - coreBefore - serverCpu) / (performance.now() - wallBefore)) : 0;
+    const others = pinned ? Math.max(0, (core0().busy - coreBefore - serverCpu) / (performance.now() - wallBefore)) : 0;
     const fixed = await load(url, { connections: 10, overallRate: 1000, duration: Math.min(DURATION, 10) });
     await quiet(server.pid!);
     const paced = await pacedInOwnProcess(url, 1000, Math.min(DURATION, 10));
@@ -233,7 +236,7 @@ for (const target of TARGETS) {
   }
 }
 
-interface Slices { rps: number[]; cpu: number[]; p99: number[]; latencies: number[]; ok: number; errors: number; committed?: number }
+interface Slices { rps: number[]; cpu: number[]; p99: number[]; stolen: number[]; latencies: number[]; ok: number; errors: number; committed?: number }
 
 /**
  * The targets' ratios, interleaved. This machine's speed drifts by ±15% over minutes (a VM): servers measured one after
@@ -248,7 +251,7 @@ async function interleaved(targets: Target[]): Promise<Map<Target, Slices>> {
       const dir = await serverDir();
       const server = await target.start(++port, dir);
       const url = `http://127.0.0.1:${port}${target.path}`;
-      up.push({ target, dir, server, url, slices: { rps: [], cpu: [], p99: [], latencies: [], ok: 0, errors: 0 } });
+      up.push({ target, dir, server, url, slices: { rps: [], cpu: [], p99: [], stolen: [], latencies: [], ok: 0, errors: 0 } });
       await waitReady(url, server);
     }
     const loaded = up.filter((s) => s.target !== floor); // the floor is up for the latency rounds only
@@ -269,7 +272,9 @@ async function interleaved(targets: Target[]): Promise<Map<Target, Slices>> {
     for (let round = 0; round < PACED_ROUNDS; round++) {
       for (const s of round % 2 === 0 ? up : [...up].reverse()) {
         await quiet(s.server.pid!);
+        const [before, start] = [core0().stolen, performance.now()];
         const paced = await pacedInOwnProcess(s.url, 1000, PACED_SECONDS);
+        s.slices.stolen.push((core0().stolen - before) / (performance.now() - start));
         s.slices.p99.push(paced.p99);
         s.slices.latencies.push(...paced.latencies);
         s.slices.ok += paced.ok;
@@ -338,10 +343,10 @@ if (slices.size > 0) {
   }
   console.log('');
   if (PACED_ROUNDS > 0) {
-    console.log(`Latency at 1,000 req/s, interleaved: each server paced for ${PACED_SECONDS}s in turn, ${PACED_ROUNDS} rounds. Pooled: the percentiles of all rounds' requests together; per round: the median round's p99 (lowest–highest).\n`);
-    console.log('| server | pooled p50 / p99 / max ms | p99 per round, median (lowest–highest) ms |');
-    console.log('| --- | ---: | ---: |');
-    for (const [t, own] of slices) console.log(`| ${t.name} | ${pooled(own).join(' / ')} | ${median(own.p99)} (${Math.min(...own.p99)}–${Math.max(...own.p99)}) |`);
+    console.log(`Latency at 1,000 req/s, interleaved: each server paced for ${PACED_SECONDS}s in turn, ${PACED_ROUNDS} rounds. Pooled: the percentiles of all rounds' requests together. Per round: its p99 and, in brackets, the share of core 0's time the hypervisor took (steal) while it ran${pinned ? '' : ' (unpinned: not measured)'}.\n`);
+    console.log('| server | pooled p50 / p99 / max ms | per round: p99 ms (core 0 stolen) |');
+    console.log('| --- | ---: | --- |');
+    for (const [t, own] of slices) console.log(`| ${t.name} | ${pooled(own).join(' / ')} | ${own.p99.map((p99, i) => `${p99} (${percent(own.stolen[i])})`).join(' · ')} |`);
     console.log('');
   }
 }
