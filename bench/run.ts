@@ -162,8 +162,14 @@ async function load(url: string, extra: Partial<autocannon.Options> = {}): Promi
   return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body: PAYLOAD, connections: CONNECTIONS, duration: DURATION, ...extra });
 }
 
-/** bench/paced.ts in a fresh process on the load generator's core (see there why not in this one) */
+/**
+ * bench/paced.ts in a fresh process on the load generator's core (see there why not in this one). This process shares
+ * that core: autocannon grew its heap to 80–120 MB, and once the load stops V8's memory reducer shrinks it with a major
+ * GC (`--trace-gc`: "Mark-Compact (reduce) 119.5 -> 16.5 MB", 50 ms of marking) that would land inside the paced run
+ * and be charged to the server. So the heap is collected first (`npm run bench` passes `--expose-gc`).
+ */
 async function pacedInOwnProcess(url: string, rate: number, seconds: number): Promise<PacedResult> {
+  (globalThis as { gc?: () => void }).gc?.();
   const script = [...(pinned ? ['-c', '1', process.execPath] : []), '--import', 'tsx', join(root, 'bench/paced.ts'), url, PAYLOAD, String(rate), String(seconds)];
   const child = spawn(pinned ? 'taskset' : process.execPath, script, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
