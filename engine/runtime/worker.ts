@@ -53,10 +53,11 @@ export class Worker {
   }
 
   /**
-   * Takes a place for an execution the pipeline is about to commit as claimed by this process (Store.commitLog with a lease):
-   * it runs as soon as it is committed and a slot is free, with no claim round through the store. A process holds at
-   * most `concurrency` such executions besides the `concurrency` it runs, so a busy replica does not hoard work other
-   * replicas could take. False when that many are held or the worker is stopping: the execution is then queued.
+   * Takes a place for an execution the pipeline is about to commit as claimed by this process (Store.commitLog with
+   * a lease): it runs as soon as it is committed and a slot is free, with no claim round through the store. A process
+   * holds at most `concurrency` such executions besides the `concurrency` it runs, so a busy replica does not hoard
+   * work other replicas could take. False when that many are held or the worker is stopping: the execution is then
+   * queued.
    */
   reserve(): boolean {
     if (this.stopped || this.active + this.held.length + this.reserving >= 2 * this.options.concurrency) return false;
