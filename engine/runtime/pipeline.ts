@@ -119,7 +119,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
   const finish = async (answer: Answer, outcome: LogOutcome, reason: string | null, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string): Promise<Answer> => {
     Object.assign(log, { outcome, reason: reason ?? notes, status: answer.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
     try {
-      // an accepted async request commits its log row and its execution together: that is the job
+      // the log row and the execution, if any, in one commit: for an accepted async request that commit is the job
       await ctx.store.commitLog(log, execution, journal, leaseUntil);
     } catch {
       ctx.metrics.request(flow.id, 503);
