@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { openStore } from '../engine/store/open.ts';
 import { scratchDir } from './support/files.ts';
+import { freePort } from './support/prism.ts';
+import { spawnServe, waitReady } from './support/serve.ts';
 
-const BIN = fileURLToPath(new URL('../engine/cli/hooks.mjs', import.meta.url));
 const STEPS = ['one', 'two', 'three', 'four', 'five'];
 /** the steps that call out (to the receiver below): journaled before the next step starts, so never called twice */
 const CALLS = ['two', 'four'];
@@ -66,27 +65,6 @@ async function receiver(options: { holdFirst?: boolean; delayMs?: number; delayS
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-function serve(config: string, port: number): ChildProcess {
-  return spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1'], { stdio: 'ignore' });
-}
-
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('engine did not become ready');
-}
-
 describe('an async engine killed with SIGKILL under load', () => {
   let dir: Awaited<ReturnType<typeof scratchDir>>;
   let child: ChildProcess | undefined;
@@ -109,7 +87,7 @@ describe('an async engine killed with SIGKILL under load', () => {
     const config = `${dir.dir}/hooks.config.yaml`;
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    child = serve(config, port);
+    child = spawnServe(config, port);
     await waitReady(url);
 
     // 16 callers send until the engine dies under them
@@ -142,7 +120,7 @@ describe('an async engine killed with SIGKILL under load', () => {
     const callsAtCrash = new Map(calls.calls);
     await store.close();
 
-    child = serve(config, port);
+    child = spawnServe(config, port);
     await waitReady(url);
     const after = await openStore(`sqlite://${dir.dir}/data/hooks.db`);
     try {
@@ -209,7 +187,7 @@ describe('a sync run that goes on after its answer', () => {
   async function start(receiverUrl: string): Promise<string> {
     await dir.write('flows/tail.yaml', tailFlow(receiverUrl));
     const port = await freePort();
-    child = serve(`${dir.dir}/hooks.config.yaml`, port);
+    child = spawnServe(`${dir.dir}/hooks.config.yaml`, port);
     await waitReady(`http://127.0.0.1:${port}`);
     return `http://127.0.0.1:${port}`;
   }

@@ -1,14 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
-import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, startTestEngine, type TestEngine, type TestEngineOptions } from './support/engine.ts';
 import { scratchDir } from './support/files.ts';
+import { freePort } from './support/prism.ts';
+import { spawnServe } from './support/serve.ts';
 
 /** A sync flow that answers which flow and version it is. */
 function flow(id: string, version: string, path = `/${id}`): string {
@@ -477,16 +476,6 @@ steps:
   });
 });
 
-const BIN = fileURLToPath(new URL('../engine/cli/hooks.mjs', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = netServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 describe('hooks serve --no-watch', () => {
   it('ignores file changes and reloads on SIGHUP', { timeout: 60_000 }, async () => {
     const dir = await scratchDir('hooks-serve-');
@@ -495,7 +484,7 @@ describe('hooks serve --no-watch', () => {
     await dir.write('hooks.config.yaml', `storage: { url: sqlite://data/hooks.db }\nadmin: { token: ${ADMIN_TOKEN} }\n`);
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [BIN, 'serve', '--no-watch', '--config', join(dir.dir, 'hooks.config.yaml'), '--port', String(port), '--host', '127.0.0.1'], { stdio: 'ignore' });
+    const child = spawnServe(join(dir.dir, 'hooks.config.yaml'), port, { args: ['--no-watch'] });
     const exited = once(child, 'exit');
     extra.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');

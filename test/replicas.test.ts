@@ -8,18 +8,17 @@
  * and its SMS's `message` and `status` events (committed before the send step's journal entry, so a resumed execution
  * that replays the step has them; one that runs it again emits them under the same ids, derived from the message).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageEventId, statusEventId } from '../engine/events/producers.ts';
 import { openPostgresStore, type PostgresStore } from '../engine/store/postgres.ts';
 import { scratchDir } from './support/files.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 import { freePort } from './support/prism.ts';
+import { spawnServe, waitReady } from './support/serve.ts';
 
-const BIN = fileURLToPath(new URL('../engine/cli/hooks.mjs', import.meta.url));
 const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
 const AUTH_TOKEN = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
 const SECRET = `whsec_${Buffer.from('replicas-test-signing-key-32byte').toString('base64')}`;
@@ -83,21 +82,6 @@ async function recorder(kind: 'twilio' | 'subscriber'): Promise<Recorder> {
   };
 }
 
-function serve(config: string, port: number): ChildProcess {
-  return spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1'], {
-    stdio: 'ignore',
-    env: { ...process.env, TWILIO_AUTH_TOKEN: AUTH_TOKEN, EVENTS_SECRET: SECRET },
-  });
-}
-
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not become ready`);
-}
-
 const count = <T>(items: T[]) => items.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<T, number>());
 
 describe('three replicas on one Postgres, one killed with SIGKILL under async load', () => {
@@ -143,7 +127,7 @@ subscriptions:
     // started one after the other would hide a migration race: all three open the empty database at once
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      replicas.push({ child: serve(config, port), url: `http://127.0.0.1:${port}` });
+      replicas.push({ child: spawnServe(config, port, { env: { TWILIO_AUTH_TOKEN: AUTH_TOKEN, EVENTS_SECRET: SECRET } }), url: `http://127.0.0.1:${port}` });
     }
     await Promise.all(replicas.map((r) => waitReady(r.url)));
 
