@@ -2,10 +2,11 @@
  * The async worker in a real engine (SQLite): executions it accepted run in the answering process without a claim
  * round, at most `queue.concurrency` at once; those that wait for a slot stay claimed by it, their lease renewed, so
  * another process looking for work does not take them; beyond what it may hold, executions are queued for anyone.
+ * The store is asked for queued work when some was queued, and on the poll, not after every execution.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore } from '../engine/store/sqlite.ts';
 import { startTestEngine, type TestEngine } from './support/engine.ts';
 import { eventually } from './support/twilio-faults.ts';
@@ -27,6 +28,9 @@ async function gate() {
       open = true;
       for (const res of waiting.splice(0)) res.end('{}');
     },
+    hold() {
+      open = false;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -45,8 +49,9 @@ steps:
   - id: call
     http: { method: POST, url: "${receiver.url}/x", timeout: 20s }
 `;
+    const fast = flow.replace(/slow/g, 'fast').replace(/steps:[^]*/, 'steps:\n  - id: mark\n    set: { done: true }\n');
     // two slots, a short lease: a held execution whose lease were not renewed would be claimable within the test
-    engine = await startTestEngine({ 'slow.yaml': flow }, 'queue: { concurrency: 2, lease: 1s }\nhttp: { allowList: ["127.0.0.1"], timeout: 20s }\n');
+    engine = await startTestEngine({ 'slow.yaml': flow, 'fast.yaml': fast }, 'queue: { concurrency: 2, lease: 1s }\nhttp: { allowList: ["127.0.0.1"], timeout: 20s }\n');
   });
   afterAll(async () => {
     receiver.release();
@@ -78,5 +83,29 @@ steps:
     await eventually(async () => ((await statuses()).slice(0, 4).every((s) => s === 'completed') ? true : undefined), 10_000, 'the four held executions');
     // each ran once, in this process: none was claimed a second time
     for (const id of ids.slice(0, 4)) expect(await engine.store.getExecution(id)).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
+  it('runs what it queued once slots free, and then stops asking the store after each execution', async () => {
+    receiver.hold();
+    const queued: string[] = [];
+    for (let i = 0; i < 6; i++) queued.push(((await engine.request('/hooks/slow', { json: {} })).body as { execution: string }).execution);
+    await eventually(async () => (receiver.waiting.length === 2 ? true : undefined), 5_000, 'two calls in flight');
+    receiver.release();
+    await eventually(async () => ((await Promise.all(queued.map((id) => engine.store.getExecution(id)))).every((e) => e?.status === 'completed') ? true : undefined), 10_000, 'six executions');
+    // the two beyond what it may hold went through the queue and were claimed by this process: once each
+    for (const id of queued) expect(await engine.store.getExecution(id)).toMatchObject({ status: 'completed', attempts: 1 });
+
+    const claims = vi.spyOn(engine.store, 'claimExecutions');
+    const started = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const answer = await engine.request('/hooks/fast', { json: { i } });
+      expect(answer.status).toBe(202);
+      ids.push((answer.body as { execution: string }).execution);
+    }
+    await eventually(async () => ((await Promise.all(ids.map((id) => engine.store.getExecution(id)))).every((e) => e?.status === 'completed') ? true : undefined), 10_000, 'forty executions');
+    // only the poll, once a second, asked: before, every finished execution did (40 here)
+    expect(claims.mock.calls.length).toBeLessThanOrEqual(Math.floor((Date.now() - started) / 1_000) + 1);
+    claims.mockRestore();
   });
 });

@@ -36,6 +36,15 @@ export class Worker {
   private loopDone: Promise<void> | undefined;
   private renewer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
+  /**
+   * Executions may be waiting in the store for this process: true at start (runs a crash left) and after notify(),
+   * false once a claim finds fewer than it asked for. A finished execution wakes the claim loop only while it is true:
+   * a claim after every execution was a store transaction per request (flushing whatever the group commit had queued),
+   * and at 1,000 req/s its garbage reached V8's old generation fast enough for a major GC every few seconds.
+   */
+  private backlog = true;
+  /** notify() calls so far: a claim that ran while one came in leaves `backlog` set */
+  private notified = 0;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -48,7 +57,10 @@ export class Worker {
     this.renewer.unref();
   }
 
+  /** an execution was committed queued: claim it once a slot is free */
   notify(): void {
+    this.backlog = true;
+    this.notified++;
     this.wake?.();
   }
 
@@ -88,7 +100,7 @@ export class Worker {
   /** stops claiming, then waits for the executions in progress, and those held or being committed, to finish */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.notify();
+    this.wake?.();
     await this.loopDone;
     while (this.reserving > 0 || this.held.length > 0 || this.running.size > 0) {
       await Promise.race([...this.running, new Promise((resolve) => setTimeout(resolve, 10))]);
@@ -103,7 +115,7 @@ export class Worker {
       this.active--;
       const next = this.held.shift();
       if (next) this.launch(next);
-      else this.notify();
+      else if (this.backlog) this.wake?.();
     });
     this.running.add(job);
   }
@@ -122,8 +134,10 @@ export class Worker {
       const free = this.held.length > 0 ? 0 : this.options.concurrency - this.active;
       let claimed: ExecutionRecord[] = [];
       if (free > 0) {
+        const notified = this.notified;
         try {
           claimed = await this.ctx.store.claimExecutions(free, this.options.leaseMs, this.ctx.now());
+          if (claimed.length < free && notified === this.notified) this.backlog = false;
         } catch (err) {
           this.options.onError(err);
         }
