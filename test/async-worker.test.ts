@@ -35,6 +35,10 @@ async function gate() {
   };
 }
 
+/** true once every one of the executions has completed */
+const allCompleted = (engine: TestEngine, ids: string[]) => async () =>
+  (await Promise.all(ids.map((id) => engine.store.getExecution(id)))).every((e) => e?.status === 'completed') || undefined;
+
 describe('the async worker', () => {
   let engine: TestEngine;
   let receiver: Awaited<ReturnType<typeof gate>>;
@@ -80,7 +84,7 @@ steps:
     expect(receiver.waiting).toHaveLength(2);
 
     receiver.release();
-    await eventually(async () => ((await statuses()).slice(0, 4).every((s) => s === 'completed') ? true : undefined), 10_000, 'the four held executions');
+    await eventually(allCompleted(engine, ids.slice(0, 4)), 10_000, 'the four held executions');
     // each ran once, in this process: none was claimed a second time
     for (const id of ids.slice(0, 4)) expect(await engine.store.getExecution(id)).toMatchObject({ status: 'completed', attempts: 1 });
   });
@@ -91,7 +95,7 @@ steps:
     for (let i = 0; i < 6; i++) queued.push(((await engine.request('/hooks/slow', { json: {} })).body as { execution: string }).execution);
     await eventually(async () => (receiver.waiting.length === 2 ? true : undefined), 5_000, 'two calls in flight');
     receiver.release();
-    await eventually(async () => ((await Promise.all(queued.map((id) => engine.store.getExecution(id)))).every((e) => e?.status === 'completed') ? true : undefined), 10_000, 'six executions');
+    await eventually(allCompleted(engine, queued), 10_000, 'six executions');
     // the two beyond what it may hold went through the queue and were claimed by this process: once each
     for (const id of queued) expect(await engine.store.getExecution(id)).toMatchObject({ status: 'completed', attempts: 1 });
 
@@ -103,7 +107,7 @@ steps:
       expect(answer.status).toBe(202);
       ids.push((answer.body as { execution: string }).execution);
     }
-    await eventually(async () => ((await Promise.all(ids.map((id) => engine.store.getExecution(id)))).every((e) => e?.status === 'completed') ? true : undefined), 10_000, 'forty executions');
+    await eventually(allCompleted(engine, ids), 10_000, 'forty executions');
     // only the poll, once a second, asked: before, every finished execution did (40 here)
     expect(claims.mock.calls.length).toBeLessThanOrEqual(Math.floor((Date.now() - started) / 1_000) + 1);
     claims.mockRestore();
