@@ -24,20 +24,23 @@ export interface PacedResult {
   /** every request's latency in ms, 0.1 ms steps (to pool several runs' percentiles) */
   latencies: number[];
   /**
-   * Answers over SLOW_MS, and of those the ones with no time stolen by the hypervisor (on any core) from 25 ms before
-   * they were due until they ended: the server's own slow answers (and the client's), not the machine's.
+   * Answers over SLOW_MS, and of those the ones with no time stolen by the hypervisor (on any core) from STEAL_READ_MS
+   * before they were due until they ended: the server's own slow answers (and the client's), not the machine's.
    */
   slow: { all: number; unstolen: number };
 }
 
+/** how often the stolen time is read; a slow answer is also charged to a steal this long before it was due */
+const STEAL_READ_MS = 25;
+
 /**
- * The machine's stolen time (the `steal` column of /proc/stat, all cores together), read every 25 ms: on a VM the
+ * The machine's stolen time (the `steal` column of /proc/stat, all cores together), read every STEAL_READ_MS: on a VM the
  * hypervisor runs something else on a core for tens of milliseconds at a time, and every request due meanwhile waits.
  */
 class StealTimeline {
   private readonly at: number[] = [];
   private readonly stolen: number[] = [];
-  private readonly timer = setInterval(() => this.read(), 25);
+  private readonly timer = setInterval(() => this.read(), STEAL_READ_MS);
 
   constructor() {
     this.read();
@@ -112,7 +115,7 @@ export async function pacedLatency(url: string, body: string, rate: number, seco
     if (ms <= SLOW_MS) return;
     const due = start + (i * 1000) / rate;
     slow.all++;
-    if (!steal.stoleDuring(due - 25, due + ms)) slow.unstolen++;
+    if (!steal.stoleDuring(due - STEAL_READ_MS, due + ms)) slow.unstolen++;
   });
   const sorted = Array.from(latencies, (ms) => Math.round(ms * 10) / 10).sort((a, b) => a - b);
   return { sent: total, ok, errors, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[total - 1], latencies: sorted, slow };
