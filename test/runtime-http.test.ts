@@ -202,6 +202,10 @@ describe('inbound webhooks over real HTTP', () => {
     const log = await lastLog('guarded');
     expect(log).toMatchObject({ outcome: 'accepted', status: 200, headers: { authorization: '[redacted]' } });
     expect(JSON.stringify(log)).not.toContain('s3cret-pass');
+    // the execution keeps the request as sent, for a resumed run; the admin API shows it without the credentials
+    const execution = (await engine.admin(`/api/executions/${log.executionId}`)).body;
+    expect(execution.input.request).toMatchObject({ body: { a: 1 }, headers: { authorization: '[redacted]' } });
+    expect(JSON.stringify(execution)).not.toContain(AUTH.slice('Basic '.length));
   });
 
   it('answers 415 for a content type the flow does not accept', async () => {

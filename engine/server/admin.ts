@@ -6,6 +6,7 @@ import { contactRoutes } from './admin-contacts.ts';
 import { messageRoutes } from './admin-messages.ts';
 import { replayRoute } from './admin-replay.ts';
 import { subscriptionRoutes } from './admin-subscriptions.ts';
+import { redactHeaders } from '../runtime/redact.ts';
 import type { EngineContext } from '../runtime/pipeline.ts';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -54,7 +55,9 @@ export function adminApi(app: FastifyInstance, deps: { token: string | undefined
         const id = (req.params as { id: string }).id;
         const execution = await deps.store.getExecution(id);
         if (!execution) return reply.code(404).send({ error: 'no such execution' });
-        return { ...execution, journal: await deps.store.journal(id) };
+        // the request as sent is kept for a resumed run; its credentials are not shown, as in the webhook log
+        const request = { ...execution.input.request, headers: redactHeaders(execution.input.request.headers) };
+        return { ...execution, input: { ...execution.input, request }, journal: await deps.store.journal(id) };
       });
 
       // every flow file, including those that fail: `stale` serves the last good version, `failed` serves nothing
