@@ -2,7 +2,8 @@
  * The async worker in a real engine (SQLite): executions it accepted run in the answering process without a claim
  * round, at most `queue.concurrency` at once; those that wait for a slot stay claimed by it, their lease renewed, so
  * another process looking for work does not take them; beyond what it may hold, executions are queued for anyone.
- * The store is asked for queued work when some was queued, and on the poll, not after every execution.
+ * The store is asked for queued work when some was queued, and on the poll, not after every execution. A slot is free
+ * once its execution's steps are done, before their finish commits.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -111,5 +112,26 @@ steps:
     // only the poll, once a second, asked: before, every finished execution did (40 here)
     expect(claims.mock.calls.length).toBeLessThanOrEqual(Math.floor((Date.now() - started) / 1_000) + 1);
     claims.mockRestore();
+  });
+
+  it('frees a slot when the steps are done, so a steady stream is run as accepted, not queued', async () => {
+    // waves of four requests at once, the next as soon as all four are answered: as many as the worker may hold (2
+    // slots, 2 held)
+    const claimed: string[] = [];
+    const original = engine.store.claimExecutions.bind(engine.store);
+    const spy = vi.spyOn(engine.store, 'claimExecutions').mockImplementation(async (...args) => {
+      const taken = await original(...args);
+      claimed.push(...taken.map((e) => e.id));
+      return taken;
+    });
+    const ids: string[] = [];
+    for (let wave = 0; wave < 25; wave++) {
+      const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => engine.request('/hooks/fast', { json: { wave, i } })));
+      ids.push(...answers.map((answer) => (answer.body as { execution: string }).execution));
+    }
+    await eventually(allCompleted(engine, ids), 10_000, 'a hundred executions');
+    spy.mockRestore();
+    // an execution waiting only for its finish to commit used to keep its slot: the next requests found the worker full
+    expect(claimed.filter((id) => ids.includes(id))).toEqual([]);
   });
 });

@@ -110,12 +110,20 @@ export class Worker {
 
   private launch(execution: ExecutionRecord): void {
     this.active++;
-    const job: Promise<void> = this.execute(execution).finally(() => {
-      this.running.delete(job);
+    let freed = false;
+    // the slot is free once the steps are done: an execution waiting for its finish to commit runs nothing, and holding
+    // its slot that long filled the worker under load, so that accepted executions went the queued way (a claim each)
+    const free = () => {
+      if (freed) return;
+      freed = true;
       this.active--;
       const next = this.held.shift();
       if (next) this.launch(next);
       else if (this.backlog) this.wake?.();
+    };
+    const job: Promise<void> = this.execute(execution, free).finally(() => {
+      this.running.delete(job);
+      free();
     });
     this.running.add(job);
   }
@@ -155,7 +163,7 @@ export class Worker {
     }
   }
 
-  private async execute(execution: ExecutionRecord): Promise<void> {
+  private async execute(execution: ExecutionRecord, stepsDone: () => void): Promise<void> {
     const { store } = this.ctx;
     const flow = this.options.flowFor(execution);
     if (!flow) {
@@ -164,7 +172,7 @@ export class Worker {
     }
     const renew = setInterval(() => this.renew(execution.id), this.options.leaseMs / 3);
     try {
-      await runExecution(this.ctx, flow, execution, this.options.contactFor);
+      await runExecution(this.ctx, flow, execution, this.options.contactFor, stepsDone);
     } catch (err) {
       // a storage failure: the lease runs out and the execution is claimed again, resuming from its journal
       this.options.onError(err, execution.id);
@@ -185,6 +193,8 @@ export async function runExecution(
   flow: CompiledFlow,
   execution: ExecutionRecord,
   contactFor?: (contactId: string) => Promise<ContactView | null>,
+  /** called once the steps are done and the finish is queued, before it commits */
+  stepsDone?: () => void,
 ): Promise<{ result: RunResult; scope: Scope }> {
   const { store } = ctx;
   const started = ctx.now();
@@ -214,7 +224,9 @@ export async function runExecution(
   const finished = ctx.now();
   // queued before the finish, so both land in the same group commit
   emitExecution(ctx.events, flow.id, execution, result, started, finished);
-  await store.finishExecution(execution.id, result.status, result.error, isoTime(finished), held);
+  const finishing = store.finishExecution(execution.id, result.status, result.error, isoTime(finished), held);
+  stepsDone?.();
+  await finishing;
   if (execution.mode === 'sync' && result.status === 'failed') {
     // a sync run resumed after its answer (see runSync): its log entry says it failed, as its own process would have
     const log = await store.getLog(execution.logId);
