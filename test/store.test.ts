@@ -467,12 +467,24 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       await store.finishExecution('x-old-failed', 'failed', 'boom', at(-day + 20));
       await store.finishExecution('x-old-stopped', 'stopped', null, at(-day + 20));
       await store.finishExecution('x-new-done', 'completed', null, at(1));
+      // sync runs that ended before their answer, committed whole with their log rows
+      const syncRun = (id: string, ms: number) =>
+        store.commitLog(
+          log(id, { receivedAt: at(ms), outcome: 'completed', status: 200, executionId: `x-${id}` }),
+          execution(`x-${id}`, id, { mode: 'sync', status: 'completed', attempts: 1, createdAt: at(ms), startedAt: at(ms), finishedAt: at(ms + 1) }),
+          [step(`x-${id}`, 1, 'a')],
+        );
+      await syncRun('old-sync', -day + 5);
+      await syncRun('new-sync', 0);
 
-      expect(await store.sweep(at(-1000))).toBe(5); // the five log rows received a day ago
+      expect(await store.sweep(at(-1000))).toBe(6); // the six log rows received a day ago
       for (const id of ['old-running', 'old-done', 'old-failed', 'old-stopped', 'old-queued']) expect(await store.getLog(id)).toBeUndefined();
       expect(await store.getLog('new-done')).toBeDefined();
-      for (const id of ['x-old-done', 'x-old-failed', 'x-old-stopped']) expect(await store.getExecution(id)).toBeUndefined();
+      for (const id of ['x-old-done', 'x-old-failed', 'x-old-stopped', 'x-old-sync']) expect(await store.getExecution(id)).toBeUndefined();
       expect(await store.journal('x-old-done')).toEqual([]);
+      expect(await store.journal('x-old-sync')).toEqual([]);
+      expect(await store.getExecution('x-new-sync')).toMatchObject({ status: 'completed', mode: 'sync' });
+      expect(await store.journal('x-new-sync')).toEqual([step('x-new-sync', 1, 'a')]);
       expect(await store.getExecution('x-old-running')).toMatchObject({ status: 'running' });
       expect(await store.getExecution('x-old-queued')).toMatchObject({ status: 'queued' });
       expect(await store.getExecution('x-new-done')).toMatchObject({ status: 'completed' });

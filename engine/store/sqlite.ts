@@ -103,11 +103,11 @@ export class SqliteStore implements Store {
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.ensureOpen();
     // rows are serialised here, so a value that cannot be stored fails its own caller and not the whole batch
-    if (execution?.finishedAt) {
-      // a run that ended before its answer: its journal is complete, and goes in the execution's row (one row, not one
-      // per step: the sync request's commit is the hot path). Nothing is appended to it later.
-      const row = executionValues(execution, null, JSON.stringify(journal.map(inlineEntry)));
-      return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: [] });
+    if (execution?.finishedAt && log.executionId === execution.id) {
+      // a run that ended before its answer: nothing is appended to it later, so it goes whole, its journal with it, in
+      // the log row (one row, not one per step or two per request: the sync request's commit is the hot path)
+      const stored: EmbeddedExecution = { ...execution, ...times(execution), journal: journal.map(inlineEntry) };
+      return this.batch.add({ kind: 'request', log: logValues(log, JSON.stringify(stored)), journal: [] });
     }
     const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
     return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalRow) });
@@ -136,10 +136,11 @@ export class SqliteStore implements Store {
     this.settle();
     const rows = this.sql.journal.all(executionId).map(toJournal);
     const inline = this.sql.inlineJournal.get(executionId) as unknown as string | null | undefined;
-    if (!inline) return rows;
+    const entries = inline ? (JSON.parse(inline) as InlineEntry[]) : inline === undefined ? this.embeddedExecution(executionId)?.journal : undefined;
+    if (!entries) return rows;
     // entries kept in the execution's row (see commitLog, finishExecution); a step journaled twice keeps its first entry
     const steps = new Set(rows.map((entry) => entry.stepId));
-    const kept = (JSON.parse(inline) as Omit<JournalEntry, 'executionId'>[]).filter((entry) => !steps.has(entry.stepId));
+    const kept = entries.filter((entry) => !steps.has(entry.stepId));
     return [...rows, ...kept.map((entry) => ({ executionId, ...entry }))].sort((a, b) => a.seq - b.seq || (a.stepId < b.stepId ? -1 : a.stepId > b.stepId ? 1 : 0));
   }
 
@@ -191,7 +192,17 @@ export class SqliteStore implements Store {
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
     this.settle();
     const row = this.sql.getExecution.get(id);
-    return row && toExecution(row);
+    if (row) return toExecution(row);
+    const embedded = this.embeddedExecution(id);
+    if (!embedded) return undefined;
+    const { journal: _, ...execution } = embedded;
+    return execution;
+  }
+
+  /** a finished sync run kept in its log row (see commitLog) */
+  private embeddedExecution(id: string): EmbeddedExecution | undefined {
+    const text = this.sql.embeddedExecution.get(id) as unknown as string | undefined;
+    return text === undefined ? undefined : JSON.parse(text);
   }
 
   async queueDepth(): Promise<number> {
@@ -578,6 +589,7 @@ function prepare(db: Database.Database) {
     getExecution: s('SELECT * FROM executions WHERE id = ?'),
     journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
     inlineJournal: s('SELECT journal FROM executions WHERE id = ?').pluck(),
+    embeddedExecution: s('SELECT execution FROM webhook_log WHERE execution_id = ? AND execution IS NOT NULL').pluck(),
     queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
     sweepLogs: s(`DELETE FROM webhook_log WHERE rowid IN
       (SELECT rowid FROM webhook_log WHERE received_at < @cutoff LIMIT @limit)`),
@@ -586,14 +598,14 @@ function prepare(db: Database.Database) {
   };
 }
 
-const LOG_COLUMNS = 'id,received_at,flow_id,revision,method,path,headers,query,body,body_truncated,outcome,reason,status,duration_ms,execution_id,contact_id,identification,duplicate_of,replay_of';
+const LOG_COLUMNS = 'id,received_at,flow_id,revision,method,path,headers,query,body,body_truncated,outcome,reason,status,duration_ms,execution_id,contact_id,identification,duplicate_of,replay_of,execution';
 
-/** A log row's values in the order of LOG_COLUMNS. */
-function logValues(log: LogEntry): unknown[] {
+/** A log row's values in the order of LOG_COLUMNS; `execution` is a finished sync run kept in the row (see commitLog). */
+function logValues(log: LogEntry, execution: string | null = null): unknown[] {
   return [
     log.id, iso(log.receivedAt, 'receivedAt'), log.flowId, log.revision, log.method, log.path, JSON.stringify(log.headers),
     JSON.stringify(log.query), log.body, log.bodyTruncated ? 1 : 0, log.outcome, log.reason, log.status, log.durationMs,
-    log.executionId, log.contactId, log.identification, log.duplicateOf, log.replayOf,
+    log.executionId, log.contactId, log.identification, log.duplicateOf, log.replayOf, execution,
   ];
 }
 
@@ -625,11 +637,17 @@ const EXECUTION_COLUMNS = 'id,flow_id,revision,log_id,mode,status,input,attempts
 
 /** An execution row's values in the order of EXECUTION_COLUMNS; `journal` is the inline journal (see commitLog). */
 function executionValues(e: ExecutionRecord, leaseUntil: string | null = null, journal: string | null = null): unknown[] {
-  return [
-    e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, iso(e.createdAt, 'createdAt'),
-    e.startedAt === null ? null : iso(e.startedAt, 'startedAt'), e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'),
-    e.error, leaseUntil, journal,
-  ];
+  const { createdAt, startedAt, finishedAt } = times(e);
+  return [e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, createdAt, startedAt, finishedAt, e.error, leaseUntil, journal];
+}
+
+/** An execution's times in the stored form */
+function times(e: ExecutionRecord): Pick<ExecutionRecord, 'createdAt' | 'startedAt' | 'finishedAt'> {
+  return {
+    createdAt: iso(e.createdAt, 'createdAt'),
+    startedAt: e.startedAt === null ? null : iso(e.startedAt, 'startedAt'),
+    finishedAt: e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'),
+  };
 }
 
 function toExecution(row: Row): ExecutionRecord {
@@ -666,7 +684,11 @@ function journalRow(j: JournalEntry): Row {
 }
 
 /** A journal entry as kept in its execution's row (JSON leaves `result: undefined` out, which reads back the same). */
-function inlineEntry({ executionId: _, ...entry }: JournalEntry): Omit<JournalEntry, 'executionId'> {
+type InlineEntry = Omit<JournalEntry, 'executionId'>;
+/** A finished sync run as kept in its log row: the execution and its journal. */
+type EmbeddedExecution = ExecutionRecord & { journal: InlineEntry[] };
+
+function inlineEntry({ executionId: _, ...entry }: JournalEntry): InlineEntry {
   return { ...entry, startedAt: iso(entry.startedAt, 'startedAt'), finishedAt: iso(entry.finishedAt, 'finishedAt') };
 }
 
