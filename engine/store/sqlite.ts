@@ -683,11 +683,11 @@ function journalRow(j: JournalEntry): Row {
   };
 }
 
-/** A journal entry as kept in its execution's row (JSON leaves `result: undefined` out, which reads back the same). */
 type InlineEntry = Omit<JournalEntry, 'executionId'>;
 /** A finished sync run as kept in its log row: the execution and its journal. */
 type EmbeddedExecution = ExecutionRecord & { journal: InlineEntry[] };
 
+/** A journal entry as kept in its execution's row (JSON leaves `result: undefined` out, which reads back the same). */
 function inlineEntry({ executionId: _, ...entry }: JournalEntry): InlineEntry {
   return { ...entry, startedAt: iso(entry.startedAt, 'startedAt'), finishedAt: iso(entry.finishedAt, 'finishedAt') };
 }
