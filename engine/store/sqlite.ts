@@ -313,6 +313,8 @@ export class SqliteStore implements Store {
     this.startCheckpointer = () => {
       this.startCheckpointer = undefined;
       this.db.pragma(`wal_autocheckpoint = ${WAL_LIMIT_PAGES}`);
+      // the WAL file keeps its largest size; a burst that outran the worker's copies leaves it this large, no larger
+      this.db.pragma(`journal_size_limit = ${WAL_LIMIT_PAGES * 4096}`);
       this.checkpointer = startCheckpointer(file, (message, stopped) => {
         // without the worker, the writer checkpoints as SQLite does by default
         if (stopped && !this.closed) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
