@@ -105,6 +105,13 @@ function execution(id: string, logId: string, over: Partial<ExecutionRecord> = {
   };
 }
 
+/** A sync run that ended before its answer, as the pipeline commits it with its log entry: the fields they share agree. */
+function finishedRun(entry: LogEntry, over: Partial<ExecutionRecord> = {}): ExecutionRecord {
+  const run = execution(entry.executionId!, entry.id, { mode: 'sync', status: 'completed', attempts: 1, createdAt: entry.receivedAt, startedAt: entry.receivedAt, finishedAt: entry.receivedAt, ...over });
+  const { method, path, query, receivedAt } = entry;
+  return { ...run, input: { ...run.input, request: { ...run.input.request, method, path, query, receivedAt } } };
+}
+
 function step(executionId: string, seq: number, stepId: string, over: Partial<JournalEntry> = {}): JournalEntry {
   return {
     executionId, seq, stepId, kind: 'set', result: { ok: true }, vars: { seen: seq }, stop: false,
@@ -412,12 +419,20 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
 
     it('stores a finished sync execution with its journal and its log row together', async () => {
       const { store } = await open();
-      const exec = execution('x-s', 's', { mode: 'sync', status: 'completed', attempts: 1, startedAt: at(0), finishedAt: at(30) });
-      const steps = [step('x-s', 1, 'a'), step('x-s', 2, 'b', { kind: 'respond', result: undefined, vars: null, stop: true })];
-      await store.commitLog(log('s', { outcome: 'completed', status: 200, executionId: 'x-s' }), exec, steps);
+      const entry = log('s', { outcome: 'completed', status: 200, executionId: 'x-s' });
+      const exec = finishedRun(entry, { finishedAt: at(30), error: 'a note', input: { ...finishedRun(entry).input, vars: { total: 12.5, list: [1, { a: null }] }, contactId: 'c-9' } });
+      const steps = [step('x-s', 1, 'a'), step('x-s', 2, 'b', { kind: 'respond', result: undefined, vars: null, stop: true }), step('x-s', 3, 'c', { result: null, vars: null })];
+      await store.commitLog(entry, exec, steps);
       expect(await store.journal('x-s')).toEqual(steps);
       expect(await store.getExecution('x-s')).toEqual(exec);
+      expect(await store.getLog('s')).toEqual(entry);
       expect(await store.queueDepth()).toBe(0);
+      // one that does not share its log row's request (another path) is stored as given too
+      const other = log('s2', { outcome: 'completed', status: 200, executionId: 'x-s2' });
+      const moved = finishedRun(other, { input: { ...finishedRun(other).input, request: { ...finishedRun(other).input.request, path: '/elsewhere' } } });
+      await store.commitLog(other, moved, [step('x-s2', 1, 'a')]);
+      expect(await store.getExecution('x-s2')).toEqual(moved);
+      expect(await store.journal('x-s2')).toEqual([step('x-s2', 1, 'a')]);
     });
 
     it('commits the entries held back to the finish with it, after the appended ones, a step journaled once', async () => {
@@ -468,12 +483,10 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       await store.finishExecution('x-old-stopped', 'stopped', null, at(-day + 20));
       await store.finishExecution('x-new-done', 'completed', null, at(1));
       // sync runs that ended before their answer, committed whole with their log rows
-      const syncRun = (id: string, ms: number) =>
-        store.commitLog(
-          log(id, { receivedAt: at(ms), outcome: 'completed', status: 200, executionId: `x-${id}` }),
-          execution(`x-${id}`, id, { mode: 'sync', status: 'completed', attempts: 1, createdAt: at(ms), startedAt: at(ms), finishedAt: at(ms + 1) }),
-          [step(`x-${id}`, 1, 'a')],
-        );
+      const syncRun = (id: string, ms: number) => {
+        const entry = log(id, { receivedAt: at(ms), outcome: 'completed', status: 200, executionId: `x-${id}` });
+        return store.commitLog(entry, finishedRun(entry, { finishedAt: at(ms + 1) }), [step(`x-${id}`, 1, 'a')]);
+      };
       await syncRun('old-sync', -day + 5);
       await syncRun('new-sync', 0);
 
@@ -695,6 +708,36 @@ describe('SQLite only: files and migrations', () => {
     const again = new Database(file, { readonly: true });
     expect(again.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all()).toEqual(recorded);
     again.close();
+  });
+
+  it('keeps a finished sync run in its log row without what the row holds, and reads rows written with every field', async () => {
+    const file = await sqlite.fresh();
+    const { store } = await open(file);
+    const entry = log('s', { outcome: 'completed', status: 200, executionId: 'x-s' });
+    const run = finishedRun(entry, { finishedAt: at(30) });
+    await store.commitLog(entry, run, [step('x-s', 1, 'a', { vars: null })]);
+    // as before this layout: the whole execution in the row, as a database written by the previous version holds it
+    const whole = log('w', { outcome: 'completed', status: 200, executionId: 'x-w' });
+    await store.commitLog(whole);
+    const wholeRun = finishedRun(whole, { finishedAt: at(40) });
+    const { executionId: _, ...wholeStep } = step('x-w', 1, 'a');
+    await store.close();
+    opened = [];
+
+    const raw = new Database(file);
+    raw.prepare('UPDATE webhook_log SET execution = ? WHERE id = ?').run(JSON.stringify({ ...wholeRun, journal: [wholeStep] }), 'w');
+    expect(raw.prepare('SELECT count(*) FROM executions').pluck().get()).toBe(0);
+    const stored = JSON.parse(raw.prepare("SELECT execution FROM webhook_log WHERE id = 's'").pluck().get() as string);
+    raw.close();
+    // the id, flow, revision, log id, times and request line are the row's own columns, not repeated in its JSON
+    for (const key of ['id', 'flowId', 'revision', 'logId', 'createdAt']) expect(stored).not.toHaveProperty(key);
+    expect(Object.keys(stored.input.request).sort()).toEqual(['body', 'headers', 'ip']);
+
+    const { store: reopened } = await open(file);
+    expect(await reopened.getExecution('x-s')).toEqual(run);
+    expect(await reopened.journal('x-s')).toEqual([step('x-s', 1, 'a', { vars: null })]);
+    expect(await reopened.getExecution('x-w')).toEqual(wholeRun);
+    expect(await reopened.journal('x-w')).toEqual([step('x-w', 1, 'a')]);
   });
 
   it('refuses a database written by a newer engine', async () => {

@@ -103,11 +103,10 @@ export class SqliteStore implements Store {
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.ensureOpen();
     // rows are serialised here, so a value that cannot be stored fails its own caller and not the whole batch
-    if (execution?.finishedAt && log.executionId === execution.id) {
-      // a run that ended before its answer: nothing is appended to it later, so it goes whole, its journal with it, in
-      // the log row (one row, not one per step or two per request: the sync request's commit is the hot path)
-      const stored: EmbeddedExecution = { ...execution, ...times(execution), journal: journal.map(inlineEntry) };
-      return this.batch.add({ kind: 'request', log: logValues(log, JSON.stringify(stored)), journal: [] });
+    if (execution?.finishedAt && isLogOf(log, execution)) {
+      // a run that ended before its answer: nothing is appended to it later, so it goes in the log row with its journal
+      // (one row, not one per step or two per request: the sync request's commit is the hot path)
+      return this.batch.add({ kind: 'request', log: logValues(log, JSON.stringify(embedRun(execution, journal))), journal: [] });
     }
     const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
     return this.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalRow) });
@@ -201,8 +200,8 @@ export class SqliteStore implements Store {
 
   /** a finished sync run kept in its log row (see commitLog) */
   private embeddedExecution(id: string): EmbeddedExecution | undefined {
-    const text = this.sql.embeddedExecution.get(id) as unknown as string | undefined;
-    return text === undefined ? undefined : JSON.parse(text);
+    const row = this.sql.embeddedExecution.get(id);
+    return row && unembedRun(row);
   }
 
   async queueDepth(): Promise<number> {
@@ -591,7 +590,8 @@ function prepare(db: Database.Database) {
     getExecution: s('SELECT * FROM executions WHERE id = ?'),
     journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
     inlineJournal: s('SELECT journal FROM executions WHERE id = ?').pluck(),
-    embeddedExecution: s('SELECT execution FROM webhook_log WHERE execution_id = ? AND execution IS NOT NULL').pluck(),
+    embeddedExecution: s(`SELECT id, received_at, flow_id, revision, method, path, query, execution_id, execution
+      FROM webhook_log WHERE execution_id = ? AND execution IS NOT NULL`),
     queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
     sweepLogs: s(`DELETE FROM webhook_log WHERE rowid IN
       (SELECT rowid FROM webhook_log WHERE received_at < @cutoff LIMIT @limit)`),
@@ -686,8 +686,50 @@ function journalRow(j: JournalEntry): Row {
 }
 
 type InlineEntry = Omit<JournalEntry, 'executionId'>;
-/** A finished sync run as kept in its log row: the execution and its journal. */
+/** A finished sync run with its journal, as read back from its log row. */
 type EmbeddedExecution = ExecutionRecord & { journal: InlineEntry[] };
+
+/**
+ * Whether an execution can be kept in this log row: the row names it, and the fields they share are equal, so that the
+ * row stores them once (see embedRun). Otherwise the execution gets its own row.
+ */
+function isLogOf(log: LogEntry, e: ExecutionRecord): boolean {
+  const { request } = e.input;
+  return log.executionId === e.id && e.logId === log.id && e.flowId === log.flowId && e.revision === log.revision &&
+    e.createdAt === log.receivedAt && request.receivedAt === log.receivedAt && request.method === log.method &&
+    request.path === log.path && JSON.stringify(request.query) === JSON.stringify(log.query);
+}
+
+/**
+ * A finished run as its log row keeps it: only what the row does not already hold (isLogOf), so a sync request writes
+ * and serialises its id, flow, times and request once. unembedRun puts the row's fields back. Rows written before
+ * this, with every field, read back the same.
+ */
+function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
+  const { request, vars, contactId } = e.input;
+  const { startedAt, finishedAt } = times(e);
+  return {
+    mode: e.mode, status: e.status, attempts: e.attempts, startedAt, finishedAt, error: e.error,
+    input: { request: { headers: request.headers, body: request.body, ip: request.ip }, vars, contactId },
+    journal: journal.map(inlineEntry),
+  };
+}
+
+function unembedRun(row: Row): EmbeddedExecution {
+  const run = JSON.parse(row.execution as string) as ReturnType<typeof embedRun>;
+  const { request, vars, contactId } = run.input;
+  const receivedAt = row.received_at as string;
+  return {
+    id: row.execution_id as string, flowId: row.flow_id as string, revision: row.revision as string, logId: row.id as string,
+    mode: run.mode, status: run.status,
+    input: {
+      request: { method: row.method as string, path: row.path as string, headers: request.headers, query: JSON.parse(row.query as string), body: request.body, ip: request.ip, receivedAt },
+      vars, contactId,
+    },
+    attempts: run.attempts, createdAt: receivedAt, startedAt: run.startedAt, finishedAt: run.finishedAt, error: run.error,
+    journal: run.journal,
+  };
+}
 
 /** A journal entry as kept in its execution's row (JSON leaves `result: undefined` out, which reads back the same). */
 function inlineEntry({ executionId: _, ...entry }: JournalEntry): InlineEntry {
