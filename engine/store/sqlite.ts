@@ -201,7 +201,7 @@ export class SqliteStore implements Store {
   /** a finished sync run kept in its log row (see commitLog) */
   private embeddedExecution(id: string): EmbeddedExecution | undefined {
     const row = this.sql.embeddedExecution.get(id);
-    return row && unembedRun(row);
+    return row && readEmbeddedRun(row);
   }
 
   async queueDepth(): Promise<number> {
@@ -702,7 +702,7 @@ function isLogOf(log: LogEntry, e: ExecutionRecord): boolean {
 
 /**
  * A finished run as its log row keeps it: only what the row does not already hold (isLogOf), so a sync request writes
- * and serialises its id, flow, times and request once. unembedRun puts the row's fields back. Rows written before
+ * and serialises its id, flow, times and request once. readEmbeddedRun puts the row's fields back. Rows written before
  * this, with every field, read back the same.
  */
 function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
@@ -715,7 +715,7 @@ function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
   };
 }
 
-function unembedRun(row: Row): EmbeddedExecution {
+function readEmbeddedRun(row: Row): EmbeddedExecution {
   const run = JSON.parse(row.execution as string) as ReturnType<typeof embedRun>;
   const { request, vars, contactId } = run.input;
   const receivedAt = row.received_at as string;
