@@ -785,8 +785,8 @@ describe('SQLite only: WAL checkpoints in a worker thread (a server\'s store)', 
     const errors: string[] = [];
     const store = await openServing(file, errors);
     // about 55 MB of log rows, back to back: the worker's copies never catch up with the last commit, so only the
-    // writer's own checkpoint at 40 MB lets the WAL start over. While the worker copies a backlog, the writer cannot
-    // checkpoint and the WAL grows past 40 MB (to 50–60 MB here); once it starts over, the file is cut back.
+    // writer's own checkpoint at 40 MB lets the WAL start over. While the worker copies a backlog, the writer's cannot
+    // run; past 48 MB the writer waits for the copy and empties the WAL (without that wait: 50–74 MB here).
     const body = 'x'.repeat(4_000);
     for (let round = 0; round < 120; round++) await requests(store, `r${round}`, 100, body);
     expect(size(`${file}-wal`)).toBeLessThan(48 * 1024 * 1024);

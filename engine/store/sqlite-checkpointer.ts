@@ -19,6 +19,11 @@ export interface Checkpointer {
 const CHECKPOINT_INTERVAL_MS = 100;
 /** the writer's own automatic checkpoint: pages of 4 KiB, 40 MiB of WAL */
 export const WAL_LIMIT_PAGES = 10_000;
+/**
+ * The most the WAL file may hold. While the worker copies, the writer's automatic checkpoint gives up (SQLITE_BUSY), so
+ * a burst or a slow disk can take the WAL past WAL_LIMIT_PAGES; past this, the writer waits for the copy and empties it.
+ */
+export const WAL_MAX_BYTES = 48 * 1024 * 1024;
 
 // plain CommonJS evaluated in the worker: a file of its own would not survive the engine's bundling (engine/cli/bundle.mjs)
 const WORKER_SOURCE = `

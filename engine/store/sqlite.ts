@@ -1,8 +1,9 @@
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Batcher } from './batcher.ts';
-import { startCheckpointer, WAL_LIMIT_PAGES, type Checkpointer } from './sqlite-checkpointer.ts';
+import { startCheckpointer, WAL_LIMIT_PAGES, WAL_MAX_BYTES, type Checkpointer } from './sqlite-checkpointer.ts';
 import { migrate } from './sqlite-schema.ts';
 import { SqliteEventTables, attemptRows, deliveryRow, eventRow, type PendingEventWrite } from './sqlite-events.ts';
 import type {
@@ -33,6 +34,8 @@ const FINISHED: ExecutionStatus[] = ['completed', 'failed', 'stopped'];
 const DEFAULT_WAL_AUTOCHECKPOINT = 1_000;
 // how long a write waits for another process's write transaction before failing with SQLITE_BUSY
 const BUSY_TIMEOUT_MS = 5_000;
+// a synchronous sleep: Atomics.wait on a value that never changes
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 // the sweep deletes in slices, yielding between them, so a large backlog does not stall requests or other writers
 const SWEEP_SLICE = 1_000;
 
@@ -63,6 +66,7 @@ export class SqliteStore implements Store {
   private closed = false;
   private checkpointer: Checkpointer | undefined;
   private startCheckpointer: (() => void) | undefined;
+  private boundWal: (() => void) | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -92,6 +96,7 @@ export class SqliteStore implements Store {
     this.batch = new Batcher((items) => {
       this.startCheckpointer?.();
       writeBatch.immediate(items);
+      this.boundWal?.();
     });
   }
 
@@ -312,13 +317,24 @@ export class SqliteStore implements Store {
     this.startCheckpointer = () => {
       this.startCheckpointer = undefined;
       this.db.pragma(`wal_autocheckpoint = ${WAL_LIMIT_PAGES}`);
-      // the WAL file keeps its largest size; a burst that outran the worker's copies leaves it this large, no larger
-      this.db.pragma(`journal_size_limit = ${WAL_LIMIT_PAGES * 4096}`);
       this.checkpointer = startCheckpointer(file, (message, stopped) => {
         // without the worker, the writer checkpoints as SQLite does by default
         if (stopped && !this.closed) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
         onError(message);
       });
+      const wal = `${file}-wal`;
+      this.boundWal = () => {
+        // after the commit: a failure here is reported, never handed to the requests just committed
+        try {
+          if ((statSync(wal, { throwIfNoEntry: false })?.size ?? 0) <= WAL_MAX_BYTES) return;
+          // a copy under way in the worker holds the checkpoint lock, and SQLite then gives up at once, busy handler or
+          // not: the writer waits it out here, which holds back the next commits too (the bound is the point)
+          const deadline = Date.now() + BUSY_TIMEOUT_MS;
+          while ((this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0].busy && Date.now() < deadline) Atomics.wait(PAUSE, 0, 0, 5);
+        } catch (error) {
+          onError(`WAL checkpoint failed: ${(error as Error).message}`);
+        }
+      };
     };
   }
 
