@@ -484,7 +484,7 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       await store.finishExecution('x-old-failed', 'failed', 'boom', at(-day + 20));
       await store.finishExecution('x-old-stopped', 'stopped', null, at(-day + 20));
       await store.finishExecution('x-new-done', 'completed', null, at(1));
-      // sync runs that ended before their answer, committed whole with their log rows
+      // sync runs that ended before their answer, committed in their log rows
       const syncRun = (id: string, ms: number) => {
         const entry = log(id, { receivedAt: at(ms), outcome: 'completed', status: 200, executionId: `x-${id}` });
         return store.commitLog(entry, finishedRun(entry, { finishedAt: at(ms + 1) }), [step(`x-${id}`, 1, 'a')]);

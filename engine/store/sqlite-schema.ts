@@ -248,8 +248,8 @@ export const migrations: Migration[] = [
     version: 7,
     name: 'a finished sync run kept in its log row',
     sql: `
-      -- a sync run that ended before its answer: the whole execution with its journal (JSON) in the request's own row,
-      -- not a row of executions (one row written per request on the sync hot path); found by its id through this index
+      -- a sync run that ended before its answer: the execution with its journal (JSON, less what the row itself holds) in
+      -- the request's own row, not a row of executions (one row per request on the sync hot path); found through this index
       ALTER TABLE webhook_log ADD COLUMN execution TEXT;
       CREATE INDEX webhook_log_execution ON webhook_log (execution_id) WHERE execution IS NOT NULL;
     `,

@@ -653,10 +653,10 @@ function toLog(row: Row): LogEntry {
 
 const EXECUTION_COLUMNS = 'id,flow_id,revision,log_id,mode,status,input,attempts,created_at,started_at,finished_at,error,lease_until,journal';
 
-/** An execution row's values in the order of EXECUTION_COLUMNS; `journal` is the inline journal (see commitLog). */
-function executionValues(e: ExecutionRecord, leaseUntil: string | null = null, journal: string | null = null): unknown[] {
+/** An execution row's values in the order of EXECUTION_COLUMNS; its inline journal comes with the finish (finishExecution). */
+function executionValues(e: ExecutionRecord, leaseUntil: string | null = null): unknown[] {
   const { createdAt, startedAt, finishedAt } = times(e);
-  return [e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, createdAt, startedAt, finishedAt, e.error, leaseUntil, journal];
+  return [e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, createdAt, startedAt, finishedAt, e.error, leaseUntil, null];
 }
 
 /** An execution's times in the stored form */
