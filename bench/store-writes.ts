@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../engine/store/sqlite.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry } from '../engine/store/types.ts';
-import { newId } from '../engine/runtime/ids.ts';
+import { newId } from '../engine/common/ids.ts';
 import { PAYLOAD } from './flows.ts';
 
 const mode = process.argv[2] === 'async' ? 'async' : 'sync';

@@ -17,7 +17,7 @@ import { openSqliteStore } from '../engine/store/sqlite.ts';
 import { migrate, migrations } from '../engine/store/sqlite-schema.ts';
 import { loadFlowFile } from '../engine/flow/load.ts';
 import { createHarness } from '../engine/testing/harness.ts';
-import { handleWebhook } from '../engine/runtime/pipeline.ts';
+import { handleWebhook } from '../engine/request/handle.ts';
 
 const require = createRequire(import.meta.url);
 const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './support/engine.ts';
-import { liveServices } from '../engine/runtime/services.ts';
+import { liveServices } from '../engine/execution/services.ts';
 
 // The `http` step through real flows served by a real engine, calling a real HTTP server started here.
 // Network rule: every server listens on 127.0.0.1 and every request goes there; the refusal tests name 127.0.0.2,

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../engine/store/sqlite.ts';
 import { createDriver } from '../channels/index.ts';
 import { MessageFailed, sendMessage } from '../engine/messages/outbound.ts';
-import { newId } from '../engine/runtime/ids.ts';
+import { newId } from '../engine/common/ids.ts';
 import { startPrism, startRecordingProxy, type Prism, type RecordingProxy } from './support/prism.ts';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { startTestEngine, type TestEngine } from './support/engine.ts';

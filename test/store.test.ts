@@ -864,8 +864,8 @@ describe('Postgres only: migrations under an advisory lock, and text Postgres ca
     expect((await store.journal('x-odd'))[0].result).toEqual({ text: '\u0000\ud800' });
     expect(await store.getLog('neighbour')).toBeDefined();
     // a dedupe key with a NUL is a key like any other
-    expect(await store.claimDelivery('orders', 'k\u0000', 'odd', at(0), at(1000))).toEqual({ first: true, firstLogId: 'odd', answer: null });
-    expect(await store.claimDelivery('orders', 'k\u0000', 'other', at(1), at(1000))).toMatchObject({ first: false, firstLogId: 'odd' });
+    expect(await store.claimDedupeKey('orders', 'k\u0000', 'odd', at(0), at(1000))).toEqual({ first: true, firstLogId: 'odd', answer: null });
+    expect(await store.claimDedupeKey('orders', 'k\u0000', 'other', at(1), at(1000))).toMatchObject({ first: false, firstLogId: 'odd' });
   });
 });
 

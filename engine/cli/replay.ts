@@ -1,10 +1,10 @@
 import type { CommandContext } from './main.ts';
 import { openStore } from '../store/open.ts';
 import { listFlowFiles, loadFlowFiles } from '../flow/directory.ts';
-import { requestFromLog } from '../runtime/replay.ts';
-import { handleWebhook } from '../runtime/pipeline.ts';
+import { requestFromLog } from '../request/replay.ts';
+import { handleWebhook } from '../request/handle.ts';
 import { redactUrl } from '../http/request.ts';
-import { redactSecrets } from '../runtime/redact.ts';
+import { redactSecrets } from '../common/redact.ts';
 import { createHarness } from '../testing/harness.ts';
 import { finishWork } from '../testing/run.ts';
 

@@ -1,6 +1,6 @@
 import type { EngineConfig } from '../config/load.ts';
-import type { Metrics } from '../runtime/metrics.ts';
-import { newId as defaultNewId } from '../runtime/ids.ts';
+import type { Metrics } from '../common/metrics.ts';
+import { newId as defaultNewId } from '../common/ids.ts';
 import { redactUrl } from '../http/request.ts';
 import type { EventAttempt, EventDelivery, EventDeliveryStatus, Store } from '../store/types.ts';
 import { DeliveryWorker, sendEvent, type AttemptResult } from './delivery.ts';

@@ -9,7 +9,7 @@ import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Scope } from '../steps/types.ts';
 import type { Contact, Message, Store } from '../store/types.ts';
 import { normalisePhone } from '../contacts/phone.ts';
-import { redactSecrets } from '../runtime/redact.ts';
+import { redactSecrets } from '../common/redact.ts';
 import { RECEIVED, statusRank } from './status.ts';
 
 export interface InboundDeps {

@@ -7,7 +7,7 @@ import { ChannelError, type ChannelDriver, type OutgoingMessage } from '../../ch
 import type { EngineConfig } from '../config/load.ts';
 import type { Message, Store } from '../store/types.ts';
 import type { SendOutcome } from '../steps/types.ts';
-import { redactSecrets } from '../runtime/redact.ts';
+import { redactSecrets } from '../common/redact.ts';
 import { FAILED, SENDING, SENDING_RANK, statusRank } from './status.ts';
 
 /** How transient provider failures (network, HTTP 429 and 5xx, SMTP 4xx) are retried. */

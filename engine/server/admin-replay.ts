@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { EngineContext } from '../runtime/pipeline.ts';
+import type { EngineContext } from '../request/handle.ts';
 import type { FlowTable } from './flow-table.ts';
-import { handleWebhook } from '../runtime/pipeline.ts';
-import { requestFromLog } from '../runtime/replay.ts';
+import { handleWebhook } from '../request/handle.ts';
+import { requestFromLog } from '../request/replay.ts';
 
 /** POST /api/logs/:id/replay: runs a logged request again through the current version of its flow. */
 export function replayRoute(api: FastifyInstance, ctx: EngineContext, flows: FlowTable): void {

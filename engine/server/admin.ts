@@ -6,8 +6,8 @@ import { contactRoutes } from './admin-contacts.ts';
 import { messageRoutes } from './admin-messages.ts';
 import { replayRoute } from './admin-replay.ts';
 import { subscriptionRoutes } from './admin-subscriptions.ts';
-import { redactHeaders } from '../runtime/redact.ts';
-import type { EngineContext } from '../runtime/pipeline.ts';
+import { redactHeaders } from '../common/redact.ts';
+import type { EngineContext } from '../request/handle.ts';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';

@@ -1,10 +1,10 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { EngineConfig } from '../config/load.ts';
 import type { Answer } from '../steps/types.ts';
-import type { EngineContext } from '../runtime/pipeline.ts';
+import type { EngineContext } from '../request/handle.ts';
 import type { FlowTable } from './flow-table.ts';
-import { handleWebhook } from '../runtime/pipeline.ts';
-import type { IncomingRequest } from '../runtime/incoming.ts';
+import { handleWebhook } from '../request/handle.ts';
+import type { IncomingRequest } from '../request/incoming.ts';
 import { adminApi } from './admin.ts';
 import { statusCallbackRoute } from './status-callback.ts';
 

@@ -5,7 +5,7 @@ import { migrate } from './postgres-schema.ts';
 import { combine, insertStatements, iso, isoOf, MAX_COMBINED_PARAMETERS, text, updateStatements } from './postgres-sql.ts';
 import type {
   ClaimedEventDelivery, EventAttempt, EventBreakerRecord, EventDelivery, EventDeliveryQuery, EventDeliveryStatus, EventHealthRow, NewEventDelivery, StoredEvent,
-  Contact, DeliveryClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Message, MessageQuery,
+  Contact, DedupeClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Message, MessageQuery,
   MessageStatusChange, MessageUpdate, NewMessage, Store,
 } from './types.ts';
 
@@ -230,7 +230,7 @@ export class PostgresStore implements Store {
     return logs;
   }
 
-  async claimDelivery(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DeliveryClaim> {
+  async claimDedupeKey(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DedupeClaim> {
     await this.settle();
     const at = iso(now, 'now');
     const until = iso(expiresAt, 'expiresAt');
@@ -252,12 +252,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  async recordDeliveryAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void> {
+  async recordDedupeAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void> {
     await this.settle();
     await this.pool.query('UPDATE deliveries SET answer = $3 WHERE flow_id = $1 AND key = $2', [flowId, text(key), JSON.stringify(answer)]);
   }
 
-  async releaseDelivery(flowId: string, key: string): Promise<void> {
+  async releaseDedupeKey(flowId: string, key: string): Promise<void> {
     await this.settle();
     await this.pool.query('DELETE FROM deliveries WHERE flow_id = $1 AND key = $2', [flowId, text(key)]);
   }

@@ -10,7 +10,7 @@ import type {
   ClaimedEventDelivery, EventAttempt, EventBreakerRecord, EventDelivery, EventDeliveryQuery, EventDeliveryStatus, EventHealthRow, NewEventDelivery, StoredEvent,
 } from './types.ts';
 import type {
-  Contact, DeliveryClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Message, MessageQuery,
+  Contact, DedupeClaim, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, LogQuery, Message, MessageQuery,
   MessageStatusChange, MessageUpdate, NewMessage, Store,
 } from './types.ts';
 
@@ -234,9 +234,9 @@ export class SqliteStore implements Store {
     return logs;
   }
 
-  async claimDelivery(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DeliveryClaim> {
+  async claimDedupeKey(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DedupeClaim> {
     this.settle();
-    const claim = this.db.transaction((): DeliveryClaim => {
+    const claim = this.db.transaction((): DedupeClaim => {
       // a key whose window ended is free again
       this.sql.expireDelivery.run({ flowId, key, now: iso(now, 'now') });
       if (this.sql.insertDelivery.run({ flowId, key, logId, expiresAt: iso(expiresAt, 'expiresAt') }).changes === 1) return { first: true, firstLogId: logId, answer: null };
@@ -246,14 +246,14 @@ export class SqliteStore implements Store {
     return claim.immediate();
   }
 
-  async recordDeliveryAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void> {
+  async recordDedupeAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void> {
     this.settle();
     this.sql.answerDelivery.run({ flowId, key, answer: JSON.stringify(answer) });
   }
 
-  async releaseDelivery(flowId: string, key: string): Promise<void> {
+  async releaseDedupeKey(flowId: string, key: string): Promise<void> {
     this.settle();
-    this.sql.releaseDelivery.run({ flowId, key });
+    this.sql.releaseDedupeKey.run({ flowId, key });
   }
 
   async findContact(by: { id?: string; phone?: string; email?: string }): Promise<Contact | undefined> {
@@ -573,7 +573,7 @@ function prepare(db: Database.Database) {
     insertDelivery: s(`INSERT INTO deliveries (flow_id, key, first_log_id, expires_at) VALUES (@flowId, @key, @logId, @expiresAt)
       ON CONFLICT DO NOTHING`),
     getDelivery: s('SELECT first_log_id, answer FROM deliveries WHERE flow_id = @flowId AND key = @key'),
-    releaseDelivery: s('DELETE FROM deliveries WHERE flow_id = @flowId AND key = @key'),
+    releaseDedupeKey: s('DELETE FROM deliveries WHERE flow_id = @flowId AND key = @key'),
     sweepDeliveries: s('DELETE FROM deliveries WHERE expires_at <= @now'),
     answerDelivery: s('UPDATE deliveries SET answer = @answer WHERE flow_id = @flowId AND key = @key'),
     contactById: s('SELECT * FROM contacts WHERE id = ?'),

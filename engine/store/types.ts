@@ -102,7 +102,7 @@ export interface FieldChange {
 }
 
 /** The first delivery of a dedupe key: later copies within the window get its answer. */
-export interface DeliveryClaim {
+export interface DedupeClaim {
   /** true: this request is the first and must run; false: a copy of `firstLogId` */
   first: boolean;
   firstLogId: string;
@@ -307,10 +307,10 @@ export interface Store {
    * Claims a dedupe key for a log entry, atomically: the first request within the window gets `first: true`; every
    * other one learns which entry was first and, once recorded, its answer.
    */
-  claimDelivery(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DeliveryClaim>;
-  recordDeliveryAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void>;
+  claimDedupeKey(flowId: string, key: string, logId: string, now: string, expiresAt: string): Promise<DedupeClaim>;
+  recordDedupeAnswer(flowId: string, key: string, answer: { status: number; headers: Record<string, string>; body: unknown }): Promise<void>;
   /** forgets a key whose first delivery failed, so that the sender's retry runs again */
-  releaseDelivery(flowId: string, key: string): Promise<void>;
+  releaseDedupeKey(flowId: string, key: string): Promise<void>;
   findContact(by: { id?: string; phone?: string; email?: string }): Promise<Contact | undefined>;
   /**
    * Creates a contact with this phone unless one holds it already (or the email), and returns the contact that does:

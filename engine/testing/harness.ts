@@ -1,13 +1,13 @@
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { EngineContext } from '../runtime/pipeline.ts';
+import type { EngineContext } from '../request/handle.ts';
 import type { StepServices } from '../steps/types.ts';
 import type { Store } from '../store/types.ts';
 import type { Test } from '../types/flow.ts';
 import type { HttpError, OutgoingResult } from '../http/request.ts';
 import { sendRequest } from '../http/request.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
-import { Metrics } from '../runtime/metrics.ts';
+import { Metrics } from '../common/metrics.ts';
 import { RateLimiter } from '../trust/rate-limit.ts';
 import { capturingSink } from '../events/producers.ts';
 import type { EventInput } from '../events/types.ts';

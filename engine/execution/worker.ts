@@ -1,12 +1,12 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { ExecutionRecord, JournalEntry } from '../store/types.ts';
-import type { EngineContext } from './pipeline.ts';
+import type { EngineContext } from '../request/handle.ts';
 import type { ContactView, Scope } from '../steps/types.ts';
 import { executionBindings, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
-import { redactSecrets } from './redact.ts';
+import { redactSecrets } from '../common/redact.ts';
 import { emitExecution, emitSendStep } from '../events/producers.ts';
-import { isoTime } from './time.ts';
+import { isoTime } from '../common/time.ts';
 
 export interface WorkerOptions {
   concurrency: number;

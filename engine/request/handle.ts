@@ -3,11 +3,11 @@ import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Answer, Scope, StepServices } from '../steps/types.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome, Store } from '../store/types.ts';
 import type { IncomingRequest } from './incoming.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from '../common/metrics.ts';
 import { parseBody } from './incoming.ts';
-import { redactHeaders, redactSecrets } from './redact.ts';
-import { evaluateParams, executionBindings, requestVars, scopeOf } from './scope.ts';
-import { runSteps, type RunResult } from './interpreter.ts';
+import { redactHeaders, redactSecrets } from '../common/redact.ts';
+import { evaluateParams, executionBindings, requestVars, scopeOf } from '../execution/scope.ts';
+import { runSteps, type RunResult } from '../execution/interpreter.ts';
 import { verifySignature } from '../trust/signatures.ts';
 import { secretsEqual } from '../trust/compare.ts';
 import type { RateLimiter } from '../trust/rate-limit.ts';
@@ -15,7 +15,7 @@ import { contactView, identifyContact, mapFields } from '../contacts/identify.ts
 import type { EventSink } from '../events/types.ts';
 import { emitExecution, emitSendStep, messageEvent, variablesEvent } from '../events/producers.ts';
 import { recordInbound } from '../messages/inbound.ts';
-import { isoTime } from './time.ts';
+import { isoTime } from '../common/time.ts';
 
 export interface EngineContext {
   config: EngineConfig;
@@ -178,7 +178,7 @@ export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req:
     }
     // the first copy: later copies get its answer, unless it failed, when the sender's retry must run again
     const answer = await runFirst();
-    const remember = answer.status < 300 ? ctx.store.recordDeliveryAnswer(flow.id, dedupeKey, answer) : ctx.store.releaseDelivery(flow.id, dedupeKey);
+    const remember = answer.status < 300 ? ctx.store.recordDedupeAnswer(flow.id, dedupeKey, answer) : ctx.store.releaseDedupeKey(flow.id, dedupeKey);
     await remember.catch(() => undefined);
     return answer;
   }
@@ -261,7 +261,7 @@ async function firstDelivery(ctx: EngineContext, flow: CompiledFlow, key: string
   const deadline = Date.now() + DUPLICATE_WAIT_MS;
   for (;;) {
     const now = ctx.now();
-    const claim = await ctx.store.claimDelivery(flow.id, key, logId, now.toISOString(), new Date(now.getTime() + flow.dedupe!.windowMs).toISOString());
+    const claim = await ctx.store.claimDedupeKey(flow.id, key, logId, now.toISOString(), new Date(now.getTime() + flow.dedupe!.windowMs).toISOString());
     if (claim.first) return undefined;
     if (claim.answer || Date.now() >= deadline) return { firstLogId: claim.firstLogId, answer: claim.answer };
     await new Promise((resolve) => setTimeout(resolve, 20));

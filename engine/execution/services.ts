@@ -4,7 +4,7 @@ import type { StepServices } from '../steps/types.ts';
 import type { Store } from '../store/types.ts';
 import { sendRequest, type OutgoingResult } from '../http/request.ts';
 import { DEFAULT_RETRY, sendMessage, type RetryPolicy } from '../messages/outbound.ts';
-import { redactSecrets } from './redact.ts';
+import { redactSecrets } from '../common/redact.ts';
 
 /** What the services of one execution need to know about its flow. */
 export interface ServiceFlow {

@@ -1,7 +1,7 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Answer, CompiledStep, Scope, StepServices } from '../steps/types.ts';
 import type { JournalEntry } from '../store/types.ts';
-import { isoTime } from './time.ts';
+import { isoTime } from '../common/time.ts';
 
 export interface RunOptions {
   executionId: string;
