@@ -1,6 +1,6 @@
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { ContactView, Scope } from '../steps/types.ts';
+import type { ContactView, Scope } from '../common/scope.ts';
 import type { Contact, FieldChange, Store } from '../store/types.ts';
 import { normalisePhone } from './phone.ts';
 import { fitField } from './fields.ts';

@@ -1,5 +1,6 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { Answer, CompiledStep, Scope, StepServices } from '../steps/types.ts';
+import type { CompiledStep, StepServices } from '../steps/types.ts';
+import type { Answer, Scope } from '../common/scope.ts';
 import type { JournalEntry } from '../store/types.ts';
 import { isoTime } from '../common/time.ts';
 

@@ -1,5 +1,5 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { ContactView, Scope } from '../steps/types.ts';
+import type { ContactView, Scope } from '../common/scope.ts';
 import type { ExecutionInput } from '../store/types.ts';
 import { SLOW } from '../expr/expression.ts';
 

@@ -1,7 +1,7 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { ExecutionRecord, JournalEntry } from '../store/types.ts';
-import type { EngineContext } from '../request/handle.ts';
-import type { ContactView, Scope } from '../steps/types.ts';
+import type { ExecutionContext } from './context.ts';
+import type { ContactView, Scope } from '../common/scope.ts';
 import { executionBindings, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
 import { redactSecrets } from '../common/redact.ts';
@@ -47,7 +47,7 @@ export class Worker {
   private notified = 0;
 
   constructor(
-    private readonly ctx: EngineContext,
+    private readonly ctx: ExecutionContext,
     private readonly options: WorkerOptions,
   ) {}
 
@@ -189,7 +189,7 @@ export class Worker {
  * again, which changes nothing outside). The worker and `hooks test` both run this.
  */
 export async function runExecution(
-  ctx: EngineContext,
+  ctx: ExecutionContext,
   flow: CompiledFlow,
   execution: ExecutionRecord,
   contactFor?: (contactId: string) => Promise<ContactView | null>,

@@ -6,7 +6,7 @@
  */
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { Scope } from '../steps/types.ts';
+import type { Scope } from '../common/scope.ts';
 import type { Contact, Message, Store } from '../store/types.ts';
 import { normalisePhone } from '../contacts/phone.ts';
 import { redactSecrets } from '../common/redact.ts';

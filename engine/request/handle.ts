@@ -1,6 +1,8 @@
+import type { EngineContext } from './context.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { Answer, Scope, StepServices } from '../steps/types.ts';
+import type { StepServices } from '../steps/types.ts';
+import type { Answer, Scope } from '../common/scope.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome, Store } from '../store/types.ts';
 import type { IncomingRequest } from './incoming.ts';
 import type { Metrics } from '../common/metrics.ts';
@@ -16,35 +18,6 @@ import type { EventSink } from '../events/types.ts';
 import { emitExecution, emitSendStep, messageEvent, variablesEvent } from '../events/producers.ts';
 import { recordInbound } from '../messages/inbound.ts';
 import { isoTime } from '../common/time.ts';
-
-export interface EngineContext {
-  config: EngineConfig;
-  store: Store;
-  services(flow: CompiledFlow, executionId: string): StepServices;
-  /** the async worker, as the pipeline hands it accepted executions */
-  worker: AcceptedRunner;
-  metrics: Metrics;
-  limiter: RateLimiter;
-  now(): Date;
-  newId(prefix: string): string;
-  /** the engine's events: stored with one delivery per matching subscription (see engine/events) */
-  events: EventSink;
-}
-
-/** The async worker as the pipeline sees it (engine/runtime/worker.ts). */
-export interface AcceptedRunner {
-  /** true: the accepted execution is committed as claimed by this process, which runs it without a claim round */
-  reserve(): boolean;
-  /** after the commit of a reserved execution: runs it, or (undefined: the commit failed) gives its place back */
-  runReserved(execution: ExecutionRecord | undefined): void;
-  /** wakes the claim loop after an execution was committed queued */
-  notify(): void;
-  /**
-   * a sync execution that goes on after its answer, committed leased to this process: the lease is renewed until `run`
-   * settles, and shutdown waits for it
-   */
-  follow(executionId: string, run: Promise<void>): void;
-}
 
 /** The largest body kept in the webhook log; the rest is cut and marked. */
 const LOG_BODY_LIMIT = 64 * 1024;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { EngineContext } from '../request/handle.ts';
+import type { EngineContext } from '../request/context.ts';
 import type { FlowTable } from './flow-table.ts';
 import { handleWebhook } from '../request/handle.ts';
 import { requestFromLog } from '../request/replay.ts';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { EngineContext } from '../request/handle.ts';
+import type { EngineContext } from '../request/context.ts';
 import type { EventDeliveryStatus } from '../store/types.ts';
 import { EventHub } from '../events/service.ts';
 import { EVENT_TYPES, type EventType } from '../events/types.ts';

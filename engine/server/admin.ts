@@ -7,7 +7,7 @@ import { messageRoutes } from './admin-messages.ts';
 import { replayRoute } from './admin-replay.ts';
 import { subscriptionRoutes } from './admin-subscriptions.ts';
 import { redactHeaders } from '../common/redact.ts';
-import type { EngineContext } from '../request/handle.ts';
+import type { EngineContext } from '../request/context.ts';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { EngineConfig } from '../config/load.ts';
-import type { Answer } from '../steps/types.ts';
-import type { EngineContext } from '../request/handle.ts';
+import type { Answer } from '../common/scope.ts';
+import type { EngineContext } from '../request/context.ts';
 import type { FlowTable } from './flow-table.ts';
 import { handleWebhook } from '../request/handle.ts';
 import type { IncomingRequest } from '../request/incoming.ts';

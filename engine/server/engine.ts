@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type EngineConfig } from '../config/load.ts';
 import type { Store } from '../store/types.ts';
-import type { EngineContext } from '../request/handle.ts';
+import type { EngineContext } from '../request/context.ts';
 import { openStore } from '../store/open.ts';
 import { FlowReloader, type ReloadResult } from '../flow/reload.ts';
 import { ReloadQueue, watchFiles, type ReloadRequest } from '../flow/watch.ts';

@@ -1,5 +1,6 @@
 import type { Http } from '../types/flow.ts';
-import type { Scope, StepDefinition } from './types.ts';
+import type { StepDefinition } from './types.ts';
+import type { Scope } from '../common/scope.ts';
 import type { CompiledTemplate } from '../expr/template.ts';
 import { redactUrl, type HttpError } from '../http/request.ts';
 import { parseDuration } from '../expr/duration.ts';

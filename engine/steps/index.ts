@@ -16,4 +16,4 @@ export const STEP_KINDS: Record<StepKind, StepDefinition<never>> = {
   stop: stopStep as StepDefinition<never>,
 };
 
-export type { CompiledStep, StepOutcome, StepRun, StepServices, Scope, Answer } from './types.ts';
+export type { CompiledStep, StepOutcome, StepRun, StepServices } from './types.ts';

@@ -1,5 +1,6 @@
 import type { Response } from '../types/flow.ts';
-import type { CompileContext, StepDefinition, Answer, Scope } from './types.ts';
+import type { CompileContext, StepDefinition } from './types.ts';
+import type { Answer, Scope } from '../common/scope.ts';
 import type { DocPath } from '../schema/problem.ts';
 import { SLOW } from '../expr/expression.ts';
 

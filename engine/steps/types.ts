@@ -4,35 +4,10 @@ import type { DocPath } from '../schema/problem.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { OutgoingRequest, OutgoingResult } from '../http/request.ts';
 import type { Step } from '../types/flow.ts';
+import type { Answer, Scope } from '../common/scope.ts';
 
 /** the keys that name a step's kind in a flow file (the flow schema's step: an id and exactly one of these) */
 export type StepKind = Exclude<keyof Step, 'id'>;
-
-/** What expressions see: the request, variables, the contact and earlier steps' results. */
-export interface Scope {
-  request: { method: string; path: string; headers: Record<string, unknown>; query: Record<string, unknown>; body: unknown; ip: string; receivedAt: string };
-  headers: Record<string, unknown>;
-  query: Record<string, unknown>;
-  body: unknown;
-  vars: Record<string, unknown>;
-  contact: ContactView | null;
-  steps: Record<string, unknown>;
-}
-
-export interface ContactView {
-  id: string;
-  userNs: string;
-  phone: string | null;
-  email: string | null;
-  fields: Record<string, unknown>;
-}
-
-/** An HTTP answer decided by a flow (async response or a respond step). */
-export interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: unknown;
-}
 
 export interface SendRequest {
   channel: string;

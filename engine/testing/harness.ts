@@ -1,6 +1,6 @@
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { EngineContext } from '../request/handle.ts';
+import type { EngineContext } from '../request/context.ts';
 import type { StepServices } from '../steps/types.ts';
 import type { Store } from '../store/types.ts';
 import type { Test } from '../types/flow.ts';

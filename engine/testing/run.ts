@@ -4,7 +4,7 @@ import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Test } from '../types/flow.ts';
 import type { IncomingRequest } from '../request/incoming.ts';
-import type { Answer } from '../steps/types.ts';
+import type { Answer } from '../common/scope.ts';
 import type { Store } from '../store/types.ts';
 import { handleWebhook } from '../request/handle.ts';
 import { runExecution } from '../execution/worker.ts';
