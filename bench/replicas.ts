@@ -6,7 +6,7 @@
  * acknowledged before the flush: a killed engine still loses nothing; a crash of the database server or the machine
  * can lose the last commits, the trade SQLite's `synchronous = NORMAL` makes). The load is split evenly over the
  * replicas, one autocannon per replica. A first row runs one replica on SQLite, measured the same way, as the baseline.
- * Prints one table; see README "Several replicas on Postgres".
+ * Prints one table; see bench/README.md "Several replicas on Postgres".
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32, over all replicas), BENCH_REPLICAS
  * (default "1,3"), BENCH_SYNC_COMMIT (default "on,off"), BENCH_CONCURRENCY (queue.concurrency; default the engine's, 16).

@@ -7,7 +7,7 @@
  * (bench/paced.ts) besides autocannon's bursty overallRate. Then the targets' ratios again, interleaved: the bare
  * server and the engine's two flows up together and loaded in turn, each engine slice compared with the bare slice of
  * its own round; and the latency at 1,000 req/s the same way, the floor among them, pooled over the rounds. Prints
- * three tables; see README "Performance".
+ * three tables; see bench/README.md "Requests: npm run bench".
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS and BENCH_SLICE_SECONDS (the
  * interleaved ratios: default 8 rounds of 3 s per server), BENCH_PACED_ROUNDS and BENCH_PACED_SECONDS (the interleaved

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../engine/store/sqlite.ts';
+import { openSqliteStore } from '../engine/store/sqlite/store.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry } from '../engine/store/types.ts';
 import { newId } from '../engine/common/ids.ts';
 import { PAYLOAD } from './flows.ts';
@@ -35,7 +35,7 @@ const store = await openSqliteStore(file, inline ? {} : { backgroundCheckpoints:
 const body = JSON.parse(PAYLOAD) as Record<string, unknown>;
 const headers = { host: '127.0.0.1:3000', connection: 'keep-alive', 'content-type': 'application/json', 'content-length': String(PAYLOAD.length) };
 
-/** a journal entry as the interpreter writes it (engine/runtime/interpreter.ts): these steps take under a millisecond */
+/** a journal entry as the interpreter writes it (engine/execution/interpreter.ts): these steps take under a millisecond */
 function step(executionId: string, seq: number, stepId: string, kind: string, result: unknown, vars: Record<string, unknown> | null, at: string): JournalEntry {
   return { executionId, seq, stepId, kind, result, vars, stop: false, startedAt: at, finishedAt: at, durationMs: 0 };
 }

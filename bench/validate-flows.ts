@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../engine/config/load.ts';
-import { listFlowFiles, loadFlowFiles } from '../engine/flow/directory.ts';
+import { listFlowFiles } from '../engine/flow/directory.ts';
+import { loadFlowFiles } from '../engine/flow/loader.ts';
 
 const COUNT = Number(process.env.FLOWS ?? 1000);
 

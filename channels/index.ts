@@ -1,13 +1,18 @@
 /**
  * Channel drivers: build one per configured channel (`createDriver`), describe them for the startup message
- * (`describeChannels`). A Twilio or SMTP channel whose credentials are missing runs as outbox.
+ * (`describeChannels`). A Twilio or SMTP channel whose credentials are missing runs as outbox. What the engine asks
+ * about providers besides sending (status callbacks, inbound message ids, what a channel's addresses are) is answered
+ * here too, so that the engine never names a driver.
  */
 import { OutboxDriver } from './outbox.ts';
 import { prepareEmail, SmtpDriver } from './smtp.ts';
 import { missingTwilioSettings } from './twilio-client.ts';
 import { prepareSms, TwilioSmsDriver } from './twilio-sms.ts';
+import { twilioInboundId, twilioStatusCallbacks } from './twilio-status.ts';
 import { prepareCall, TwilioVoiceDriver } from './twilio-voice.ts';
-import { ChannelError, type AddressKind, type ChannelConfig, type ChannelDriver, type DriverOptions, type OutgoingMessage } from './types.ts';
+import {
+  ChannelError, type AddressKind, type ChannelConfig, type ChannelDriver, type DriverName, type DriverOptions, type OutgoingMessage, type StatusCallbacks,
+} from './types.ts';
 
 export {
   ChannelError,
@@ -19,7 +24,11 @@ export {
   type DriverOptions,
   type OutgoingMessage,
   type SendResult,
+  type StatusCallbackRequest,
+  type StatusCallbacks,
+  type StatusReport,
 } from './types.ts';
+export { parsePhone, type PhoneCheck } from './phone.ts';
 export { OutboxDriver } from './outbox.ts';
 export { SmtpDriver } from './smtp.ts';
 export { TwilioSmsDriver } from './twilio-sms.ts';
@@ -31,6 +40,27 @@ const STAND_INS: Record<string, { check: (message: OutgoingMessage) => OutgoingM
   voice: { check: (message) => prepareCall(message).message, address: 'phone' },
   email: { check: prepareEmail, address: 'email' },
 };
+
+/** The delivery status callbacks providers post back (Twilio's, for twilio-sms and twilio-voice). */
+export const statusCallbacks: StatusCallbacks = twilioStatusCallbacks;
+
+/**
+ * The provider's id of an inbound message, from the webhook body the provider posted (Twilio's MessageSid, SmsSid or
+ * CallSid), or null. Read whatever the channel's driver: an outbox channel stands in for the provider in development.
+ */
+export function inboundMessageId(body: unknown): string | null {
+  return twilioInboundId(body);
+}
+
+const ADDRESSES: Record<DriverName, AddressKind> = { 'twilio-sms': 'phone', 'twilio-voice': 'phone', smtp: 'email', outbox: 'any' };
+
+/**
+ * What the addresses of a channel with these settings are (its recipients, and the senders of its inbound
+ * messages): phone numbers (Twilio), e-mail addresses (smtp), or anything (outbox, or no such channel).
+ */
+export function channelAddress(config: ChannelConfig | undefined): AddressKind {
+  return (config && ADDRESSES[config.driver]) ?? 'any';
+}
 
 /** '' and whitespace-only settings (an unset ${env:X:-}) count as missing. */
 function setting(value: string | undefined): string | undefined {

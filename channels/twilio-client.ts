@@ -4,7 +4,6 @@
  */
 import { createRequire } from 'node:module';
 import type Twilio from 'twilio';
-import { normalisePhone } from '../engine/contacts/phone.ts';
 import { ChannelError, DEFAULT_TIMEOUT_MS, redact, safeUrl, type ChannelConfig } from './types.ts';
 
 type TwilioSdk = typeof Twilio;
@@ -131,15 +130,6 @@ export function createTwilioClient(settings: TwilioClientSettings): TwilioClient
     logLevel: 'info',
     autoRetry: false, // the engine decides about retries from ChannelError.transient
   });
-}
-
-/** Checks and normalises a recipient phone number before any provider call. */
-export function recipientPhone(to: unknown): string {
-  const check = normalisePhone(to);
-  if (!check.ok) {
-    throw new ChannelError(`invalid recipient: ${check.reason}`, { transient: false, code: 'invalid-recipient' });
-  }
-  return check.e164;
 }
 
 const NETWORK_CODES = new Set([

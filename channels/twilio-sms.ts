@@ -1,7 +1,6 @@
 /** twilio-sms: Programmable Messaging through the official twilio client (`messages.create`). */
-import {
-  createTwilioClient, recipientPhone, twilioError, twilioSecrets, type TwilioClient, type TwilioClientSettings,
-} from './twilio-client.ts';
+import { recipientPhone } from './phone.ts';
+import { createTwilioClient, twilioError, twilioSecrets, type TwilioClient, type TwilioClientSettings } from './twilio-client.ts';
 import { ChannelError, safeUrl, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
 
 export interface TwilioSmsSettings extends TwilioClientSettings {

@@ -1,7 +1,6 @@
 /** twilio-voice: outgoing calls through the official twilio client (`calls.create`), TwiML <Say> or a TwiML URL. */
-import {
-  createTwilioClient, recipientPhone, twilioError, twilioSecrets, type TwilioClient, type TwilioClientSettings,
-} from './twilio-client.ts';
+import { recipientPhone } from './phone.ts';
+import { createTwilioClient, twilioError, twilioSecrets, type TwilioClient, type TwilioClientSettings } from './twilio-client.ts';
 import { ChannelError, safeUrl, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
 
 /** Twilio's limit for the Twiml parameter. */

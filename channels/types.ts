@@ -1,11 +1,17 @@
 /** The boundary between the engine and its channel drivers (twilio-sms, twilio-voice, smtp, outbox). */
 
-import type { Channel } from '../engine/types/config.ts';
-export type DriverName = Channel['driver'];
+import type { ChannelConfig } from './config.ts';
+
+/**
+ * A channel's settings as schemas/config.schema.json defines them (channels/config.ts is generated from its channel
+ * definition, as engine/types/config.ts from the whole file); values already env-resolved and possibly ''.
+ */
+export type { ChannelConfig };
+export type DriverName = ChannelConfig['driver'];
 
 /** One message for one recipient. Which fields matter depends on the driver. */
 export interface OutgoingMessage {
-  /** E.164 phone for sms/voice (re-checked with normalisePhone), an e-mail address for smtp. */
+  /** E.164 phone for sms/voice (re-checked with parsePhone), an e-mail address for smtp. */
   to: string;
   /** sms body; e-mail plain-text part. */
   text?: string;
@@ -87,9 +93,6 @@ export interface ChannelDriver {
 
 export type AddressKind = 'phone' | 'email' | 'any';
 
-/** A channel's settings as schemas/config.schema.json defines them; values already env-resolved and possibly ''. */
-export type ChannelConfig = Channel;
-
 export interface DriverOptions {
   /** The outbox hands each message here (the engine stores it and prints one line). */
   onOutbox?: (channel: string, message: OutgoingMessage) => void;
@@ -100,6 +103,44 @@ export interface DriverOptions {
    * sent with every message and call that does not name its own.
    */
   statusCallback?: string;
+}
+
+/** A provider's delivery status callback as the engine received it: its form-encoded body decoded. */
+export interface StatusCallbackRequest {
+  /** the URL the provider called: the engine's public URL, path and query */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  params: Record<string, string | string[]>;
+}
+
+/** What a status callback reports about one message or call. */
+export interface StatusReport {
+  /** the provider's id of the message or call (SendResult.providerId) */
+  providerId: string;
+  /** the new status, in lower case as the provider spells it (not yet checked against the engine's status syntax) */
+  status: string;
+  /** the provider's error, for the `status` event: its code and message */
+  error: { code: string | null; message: string } | null;
+  /** the error stored with the message: only when the provider gave an error code */
+  messageError?: string;
+}
+
+/**
+ * A provider's delivery status callbacks (Twilio's: the only provider that posts them), received on the engine's own
+ * route <basePath><path>. The provider's module verifies and reads them; the engine stores what they report.
+ */
+export interface StatusCallbacks {
+  /** the provider's name for answers and logs, e.g. Twilio */
+  readonly provider: string;
+  /** below the base path, e.g. /_status/twilio */
+  readonly path: string;
+  /**
+   * Whether the provider of one of these channels signed the callback (read per callback: a config reload may change
+   * their secrets). No signature, or no channel of this provider, never passes.
+   */
+  verify(channels: Iterable<ChannelConfig>, request: StatusCallbackRequest): boolean;
+  /** The report of a verified callback, or why it is none. */
+  parse(params: Record<string, string | string[]>): { ok: true; report: StatusReport } | { ok: false; reason: string };
 }
 
 // Shared helpers for the drivers.

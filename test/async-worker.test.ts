@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { openSqliteStore } from '../engine/store/sqlite.ts';
+import { openSqliteStore } from '../engine/store/sqlite/store.ts';
 import { startTestEngine, type TestEngine } from './support/engine.ts';
 import { eventually } from './support/twilio-faults.ts';
 

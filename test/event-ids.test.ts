@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messageEventId, statusEventId } from '../engine/events/producers.ts';
-import { applyTwilioStatus } from '../engine/messages/status-callback.ts';
-import { openPostgresStore } from '../engine/store/postgres.ts';
-import { openSqliteStore } from '../engine/store/sqlite.ts';
+import { messageEventId, statusEventId } from '../engine/messages/events.ts';
+import { applyStatusCallback } from '../engine/messages/status-callback.ts';
+import { openPostgresStore } from '../engine/store/postgres/store.ts';
+import { openSqliteStore } from '../engine/store/sqlite/store.ts';
 import type { Store } from '../engine/store/types.ts';
 import { startTestEngine, type TestEngine } from './support/engine.ts';
 import { scratchDir } from './support/files.ts';
@@ -215,7 +215,7 @@ describe('repeated Twilio status callbacks', () => {
     await settled(messageId);
 
     // the first callback moved the message, and its event never made it: applied here without an event sink
-    const first = await applyTwilioStatus(engine.store, params(sid, 'undelivered'), new Date());
+    const first = await applyStatusCallback(engine.store, params(sid, 'undelivered'), new Date());
     // (Prism answers every message with its spec's example SID: the callback moves the file's other messages too)
     expect(first.ok && first.messages.find((m) => m.id === messageId)).toMatchObject({ status: 'undelivered' });
     expect(await settled(messageId)).toEqual([messageEventId(messageId), statusEventId(messageId, 'queued')]);

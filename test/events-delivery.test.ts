@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { Webhook } from 'standardwebhooks';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { EngineConfig } from '../engine/config/load.ts';
-import { openSqliteStore, type SqliteStore } from '../engine/store/sqlite.ts';
+import { openSqliteStore, type SqliteStore } from '../engine/store/sqlite/store.ts';
 import { EventHub } from '../engine/events/service.ts';
 import { EVENT_TYPES, type EventInput } from '../engine/events/types.ts';
 import { sampleEvent } from '../engine/events/samples.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadFlowFile } from '../engine/flow/load.ts';
-import { loadFlowFiles } from '../engine/flow/directory.ts';
+import { loadFlowFiles } from '../engine/flow/loader.ts';
 import { loadConfig, type EngineConfig } from '../engine/config/load.ts';
 import { formatProblem } from '../engine/schema/problem.ts';
 import { scratchDir } from './support/files.ts';

@@ -26,7 +26,7 @@ describe('channel drivers load their libraries on first use', () => {
       const require = createRequire(import.meta.url);
       ${loaded}
       const { createDriver } = await import('./channels/index.ts');
-      const { validTwilioSignature } = await import('./engine/messages/status-callback.ts');
+      const { validTwilioSignature } = await import('./channels/twilio-status.ts');
       createDriver('sms', { driver: 'outbox' });
       createDriver('email', { driver: 'smtp', url: '', from: 'a@example.com' });
       validTwilioSignature([], 'signature', 'https://example.com/hooks/_status/twilio', {});

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../engine/store/sqlite.ts';
+import { openSqliteStore } from '../engine/store/sqlite/store.ts';
 import { createDriver } from '../channels/index.ts';
 import { MessageFailed, sendMessage } from '../engine/messages/outbound.ts';
 import { newId } from '../engine/common/ids.ts';

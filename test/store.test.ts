@@ -12,13 +12,13 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../engine/store/open.ts';
-import { migrate, migrations } from '../engine/store/sqlite-schema.ts';
-import { migrations as pgMigrations, MIGRATION_LOCK } from '../engine/store/postgres-schema.ts';
-import { openSqliteStore } from '../engine/store/sqlite.ts';
-import { startCheckpointer } from '../engine/store/sqlite-checkpointer.ts';
-import { openPostgresStore } from '../engine/store/postgres.ts';
-import { AsyncBatcher } from '../engine/store/postgres-batcher.ts';
-import type { ExecutionRecord, JournalEntry, LogEntry, NewMessage, Store } from '../engine/store/types.ts';
+import { migrate, migrations } from '../engine/store/sqlite/migrations.ts';
+import { migrations as pgMigrations, MIGRATION_LOCK } from '../engine/store/postgres/migrations.ts';
+import { openSqliteStore } from '../engine/store/sqlite/store.ts';
+import { startCheckpointer } from '../engine/store/sqlite/checkpointer.ts';
+import { openPostgresStore } from '../engine/store/postgres/store.ts';
+import { AsyncBatcher } from '../engine/store/postgres/batcher.ts';
+import type { CommitStats, ExecutionRecord, JournalEntry, LogEntry, NewMessage, Store } from '../engine/store/types.ts';
 import { scratchDir } from './support/files.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 
@@ -28,7 +28,7 @@ const T0 = Date.parse('2025-03-01T10:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 
 /** Both stores count their group-commit transactions. */
-type TestStore = Store & { readonly stats: { batches: number; failedBatches: number } };
+type TestStore = Store & { readonly stats: CommitStats };
 
 interface Backend {
   name: 'SQLite' | 'Postgres';

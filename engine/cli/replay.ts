@@ -1,6 +1,7 @@
 import type { CommandContext } from './main.ts';
 import { openStore } from '../store/open.ts';
-import { listFlowFiles, loadFlowFiles } from '../flow/directory.ts';
+import { listFlowFiles } from '../flow/directory.ts';
+import { loadFlowFiles } from '../flow/loader.ts';
 import { requestFromLog } from '../request/replay.ts';
 import { handleWebhook } from '../request/handle.ts';
 import { redactUrl } from '../http/request.ts';

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CommandContext } from './main.ts';
 import type { Test } from '../types/flow.ts';
 import type { Problem } from '../schema/problem.ts';
-import { listFlowFiles, loadFlowFiles, displayPath } from '../flow/directory.ts';
+import { displayPath, flowFilesOf } from '../flow/directory.ts';
+import { loadFlowFiles } from '../flow/loader.ts';
 import { readYamlFile } from '../schema/document.ts';
 import { validateAgainst, flowTestsSchema } from '../schema/validate.ts';
 import { formatProblem } from '../schema/problem.ts';
@@ -30,20 +31,16 @@ export const testCommand = {
       ctx.err('hooks test: --reporter must be text or junit');
       return 2;
     }
-    const targets = positionals.length > 0 ? positionals.map((p) => resolve(p)) : [ctx.config.flows.dir];
-    const files: string[] = [];
-    for (const target of targets) {
-      const info = await stat(target).catch(() => undefined);
-      if (info?.isDirectory()) files.push(...(await listFlowFiles(target)));
-      else if (info?.isFile()) files.push(target.replace(/\.test\.(ya?ml)$/, '.$1'));
-      else {
-        ctx.err(`hooks test: ${displayPath(target)}: no such file or folder`);
-        return 2;
-      }
+    const { files, missing } = await flowFilesOf(positionals.length > 0 ? positionals.map((p) => resolve(p)) : [ctx.config.flows.dir]);
+    if (missing.length > 0) {
+      ctx.err(`hooks test: ${displayPath(missing[0])}: no such file or folder`);
+      return 2;
     }
+    // a tests file stands for its flow
+    const flowFiles = files.map((file) => file.replace(/\.test\.(ya?ml)$/, '.$1'));
     const results: TestResult[] = [];
     let broken = 0;
-    for (const outcome of await loadFlowFiles([...new Set(files)], ctx.config)) {
+    for (const outcome of await loadFlowFiles([...new Set(flowFiles)], ctx.config)) {
       const beside = await testsBeside(outcome.file);
       const problems = [...outcome.problems, ...beside.problems];
       if (problems.length > 0 || !outcome.flow) {

@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { listFlowFiles, loadFlowFiles, displayPath, type FileOutcome } from '../flow/directory.ts';
+import { displayPath, flowFilesOf } from '../flow/directory.ts';
+import { loadFlowFiles, type FileOutcome } from '../flow/loader.ts';
 import { formatProblem, type Problem } from '../schema/problem.ts';
 import type { CommandContext } from './main.ts';
 
@@ -16,21 +16,17 @@ export const validateCommand = {
       ctx.err(`hooks validate: --format must be one of ${FORMATS.join(', ')}`);
       return 2;
     }
-    const targets = positionals.length > 0 ? positionals.map((p) => resolve(p)) : [ctx.config.flows.dir];
-    const files: string[] = [];
-    const missing: Problem[] = [];
-    for (const target of targets) {
-      const info = await stat(target).catch(() => undefined);
-      if (info?.isDirectory()) files.push(...(await listFlowFiles(target)));
-      else if (info?.isFile()) files.push(target);
-      else missing.push({ file: displayPath(target), line: 1, col: 1, path: '', message: 'no such file or folder' });
-    }
+    const { files, missing } = await flowFilesOf(positionals.length > 0 ? positionals.map((p) => resolve(p)) : [ctx.config.flows.dir]);
     const outcomes = await loadFlowFiles(files, ctx.config);
-    const problems = [...missing, ...outcomes.flatMap((o) => o.problems)];
+    const problems = [...missing.map(notFound), ...outcomes.flatMap((o) => o.problems)];
     report(ctx, format, outcomes, problems);
     return problems.length > 0 ? 1 : 0;
   },
 };
+
+function notFound(target: string): Problem {
+  return { file: displayPath(target), line: 1, col: 1, path: '', message: 'no such file or folder' };
+}
 
 function report(ctx: CommandContext, format: string, outcomes: FileOutcome[], problems: Problem[]): void {
   const failed = outcomes.filter((o) => o.problems.length > 0).length;

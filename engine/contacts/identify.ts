@@ -1,3 +1,4 @@
+import type { AddressKind } from '../../channels/index.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { ContactView, Scope } from '../common/scope.ts';
@@ -9,11 +10,22 @@ export type Identified =
   | { ok: true; contact: Contact | null; how: 'userNs' | 'phone' | 'email' | 'created' | 'none' }
   | { ok: false; reason: string };
 
+/** A contact found (or created) by an address. */
+export type FoundContact = { contact: Contact; how: 'phone' | 'email' | 'created' };
+
+type ContactDeps = { store: Store; newId(prefix: string): string; now(): Date };
+
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function text(value: unknown): string | undefined {
   if (typeof value === 'number') return String(value);
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** A new contact with this phone (E.164): one contact per phone, so under a race it is the one that won, found by phone. */
+async function createWithPhone(deps: ContactDeps, phone: string, email: string | null): Promise<FoundContact> {
+  const { contact, created } = await deps.store.createContact({ id: deps.newId('ct'), phone, email }, deps.now().toISOString());
+  return { contact, how: created ? 'created' : 'phone' };
 }
 
 /**
@@ -25,7 +37,7 @@ export async function identifyContact(
   flow: CompiledFlow,
   scope: Scope,
   bindings: Record<string, unknown>,
-  deps: { store: Store; newId(prefix: string): string; now(): Date },
+  deps: ContactDeps,
 ): Promise<Identified> {
   const rules = flow.identify;
   if (!rules) return { ok: true, contact: null, how: 'none' };
@@ -51,13 +63,42 @@ export async function identifyContact(
     if (found) return { ok: true, contact: found, how: 'email' };
     if (!phone?.ok) tried.push(`no contact with e-mail ${email}`);
   }
-  if (phone?.ok) {
-    const { contact } = await deps.store.createContact({ id: deps.newId('ct'), phone: phone.e164, email: email ?? null }, deps.now().toISOString());
-    return { ok: true, contact, how: 'created' };
-  }
+  // 'created' also when a concurrent request created it first: this request asked for a new contact
+  if (phone?.ok) return { ok: true, contact: (await createWithPhone(deps, phone.e164, email ?? null)).contact, how: 'created' };
   if (rules.onUnidentified === 'continue') return { ok: true, contact: null, how: 'none' };
   if (tried.length === 0) tried.push('the request has no contact id, phone or e-mail');
   return { ok: false, reason: `contact not identified: ${tried.join('; ')}` };
+}
+
+/** An inbound message's sender as stored (E.164, an e-mail address in lower case, else as given), and as an address. */
+export type Sender = { from: string | null; phone?: string; email?: string };
+
+/**
+ * Reads an inbound message's sender by what the channel's addresses are: a phone number (E.164, national formats read
+ * with `defaultCountry`) on a phone channel, or on a channel of any addresses when it has no @; else an e-mail address.
+ */
+export function senderOf(given: unknown, address: AddressKind, defaultCountry?: string): Sender {
+  const from = text(given);
+  if (!from) return { from: null };
+  if (address === 'phone' || (address === 'any' && !from.includes('@'))) {
+    const phone = normalisePhone(from, defaultCountry);
+    return phone.ok ? { from: phone.e164, phone: phone.e164 } : { from };
+  }
+  return EMAIL.test(from) ? { from: from.toLowerCase(), email: from.toLowerCase() } : { from };
+}
+
+/**
+ * Who sent an inbound message to a flow without identify: the contact with the sender's phone (created when new) or
+ * e-mail address (never created: an e-mail address alone makes no contact, as with identify:).
+ */
+export async function identifySender(deps: ContactDeps, sender: Sender): Promise<FoundContact | null> {
+  if (sender.phone) {
+    const found = await deps.store.findContact({ phone: sender.phone });
+    return found ? { contact: found, how: 'phone' } : createWithPhone(deps, sender.phone, null);
+  }
+  if (!sender.email) return null;
+  const found = await deps.store.findContact({ email: sender.email });
+  return found ? { contact: found, how: 'email' } : null;
 }
 
 /**

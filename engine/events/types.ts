@@ -4,112 +4,35 @@
  * the envelope, stores the event with one delivery per matching subscription, and the delivery worker sends it.
  */
 
-export const EVENT_VERSION = '1.1';
+import type { Event, Message, Variables } from '../types/event.ts';
 
-export const EVENT_TYPES = ['message', 'status', 'variables', 'execution'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+export type {
+  Event as HookEvent,
+  Message as MessageEvent,
+  Status as StatusEvent,
+  Variables as VariablesEvent,
+  Execution as ExecutionEvent,
+  MessageItem,
+  Attachment,
+} from '../types/event.ts';
 
-/** What every event carries. */
-export interface EventEnvelope {
-  v: typeof EVENT_VERSION;
-  /** unique; also the `webhook-id` header, the same on every attempt, so receivers can drop repeats */
-  id: string;
-  type: EventType;
-  /** when it happened (ISO-8601 UTC) */
-  time: string;
-  /** the flow it came from, when there is one */
-  flow: string | null;
-  /** true on the sample events that `POST /api/subscriptions/:id/test` sends */
-  test?: boolean;
-}
+export const EVENT_VERSION = '1.1' satisfies Event['v'];
 
-export interface Attachment {
-  type: 'image' | 'audio' | 'video' | 'file' | 'location';
-  url: string;
-  name?: string | null;
-  contentType?: string | null;
-}
+export type EventType = Event['type'];
 
-export interface MessageItem {
-  /** the message's id in the engine's message store */
-  id: string;
-  /** when it was sent or received */
-  date: string;
-  text: string | null;
-  /** an e-mail's subject; null on other channels */
-  subject: string | null;
-  /** who wrote it: the engine (a flow's send step), the contact, or a person answering by hand */
-  from: 'bot' | 'user' | 'operator';
-  attachments: Attachment[];
-}
+/** Every event type, in the schema's order; `satisfies` keeps the list exactly the generated union. */
+const EVENT_TYPE_SET = { message: true, status: true, variables: true, execution: true } satisfies Record<EventType, true>;
+export const EVENT_TYPES = Object.keys(EVENT_TYPE_SET) as readonly EventType[];
 
-export interface MessageEvent extends EventEnvelope {
-  type: 'message';
-  /** the channel's driver: twilio-sms, twilio-voice, smtp, outbox */
-  platform: string;
-  /** the channel's name in the config: sms, voice, email ... */
-  channel: string;
-  contactId: string | null;
-  firstName: string | null;
-  lastName: string | null;
-  fullName: string | null;
-  /** when the conversation these messages belong to began */
-  sessionTime: string;
-  messages: MessageItem[];
-  /** contact fields that changed with these messages: field -> new value */
-  variables: Record<string, unknown>;
-  executionId: string | null;
-}
+/** What every event carries: `v`, `id` and `time` are added by the sink, `test` only on sample events. */
+export type EventEnvelope = Pick<Event, 'v' | 'id' | 'type' | 'time' | 'flow' | 'test'>;
 
-export interface StatusEvent extends EventEnvelope {
-  type: 'status';
-  platform: string | null;
-  channel: string;
-  contactId: string | null;
-  messageId: string;
-  /** the provider's id of the message (a Twilio SID), when known */
-  providerId: string | null;
-  status: string;
-  statusChangeTime: string;
-  error: { code: string | null; message: string } | null;
-}
+export type FieldChangeItem = Variables['changes'][number];
 
-export interface FieldChangeItem {
-  field: string;
-  oldValue: unknown;
-  newValue: unknown;
-}
-
-export interface VariablesEvent extends EventEnvelope {
-  type: 'variables';
-  contactId: string;
-  executionId: string | null;
-  logId: string | null;
-  /** every changed field: field -> new value */
-  variables: Record<string, unknown>;
-  changes: FieldChangeItem[];
-}
-
-export interface ExecutionEvent extends EventEnvelope {
-  type: 'execution';
-  flow: string;
-  executionId: string;
-  mode: 'sync' | 'async';
-  outcome: 'completed' | 'failed' | 'stopped';
-  durationMs: number;
-  startedAt: string;
-  finishedAt: string;
-  logId: string | null;
-  contactId: string | null;
-  error: string | null;
-}
-
-export type HookEvent = MessageEvent | StatusEvent | VariablesEvent | ExecutionEvent;
-
-type WithoutEnvelope<T> = T extends unknown ? Omit<T, 'v' | 'id' | 'time' | 'test'> & { id?: string; time?: string } : never;
+type WithoutEnvelope<T> = T extends Event ? Omit<T, 'v' | 'id' | 'time' | 'test'> & Partial<Pick<T, 'id' | 'time'>> : never;
 
 /** What a producer emits: the event without its envelope (`id` and `time` may be given; they default to new / now). */
-export type EventInput = WithoutEnvelope<HookEvent>;
+export type EventInput = WithoutEnvelope<Event>;
 
 /** Where producers put events. The engine's sink stores them for delivery; `hooks test` captures them. */
 export interface EventSink {
@@ -128,7 +51,7 @@ export interface EventSink {
 }
 
 /** The contact's name fields, read from its fields the way most CRMs name them. */
-export function contactNames(fields: Record<string, unknown> | null | undefined): { firstName: string | null; lastName: string | null; fullName: string | null } {
+export function contactNames(fields: Record<string, unknown> | null | undefined): Pick<Message, 'firstName' | 'lastName' | 'fullName'> {
   const text = (...names: string[]) => {
     for (const name of names) {
       const value = fields?.[name];

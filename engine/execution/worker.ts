@@ -1,12 +1,8 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
-import type { ExecutionRecord, JournalEntry } from '../store/types.ts';
+import type { ExecutionRecord } from '../store/types.ts';
 import type { ExecutionContext } from './context.ts';
-import type { ContactView, Scope } from '../common/scope.ts';
-import { executionBindings, scopeOf } from './scope.ts';
-import { runSteps, type RunResult } from './interpreter.ts';
-import { redactSecrets } from '../common/redact.ts';
-import { emitExecution, emitSendStep } from '../events/producers.ts';
-import { isoTime } from '../common/time.ts';
+import type { ContactView } from '../common/scope.ts';
+import { runExecution } from './execute.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -180,58 +176,4 @@ export class Worker {
       clearInterval(renew);
     }
   }
-}
-
-/**
- * Runs (or resumes) one claimed execution to its end: steps already in its journal are replayed, the rest run; then the
- * execution is marked finished. A step with effects (http, send) is journaled before the next starts; pure steps'
- * entries are held back until the next such step or the finish, and committed with it (a crash before that runs them
- * again, which changes nothing outside). The worker and `hooks test` both run this.
- */
-export async function runExecution(
-  ctx: ExecutionContext,
-  flow: CompiledFlow,
-  execution: ExecutionRecord,
-  contactFor?: (contactId: string) => Promise<ContactView | null>,
-  /** called once the steps are done and the finish is queued, before it commits */
-  stepsDone?: () => void,
-): Promise<{ result: RunResult; scope: Scope }> {
-  const { store } = ctx;
-  const started = ctx.now();
-  const contact = execution.input.contactId && contactFor ? await contactFor(execution.input.contactId) : null;
-  const scope = scopeOf(execution.input, contact);
-  const held: JournalEntry[] = [];
-  const result = await runSteps(flow, {
-    executionId: execution.id,
-    scope,
-    bindings: executionBindings(execution.id, flow),
-    services: ctx.services(flow, execution.id),
-    // a first attempt has nothing journaled yet; reading would only flush the group commit early
-    journal: execution.attempts > 1 ? await store.journal(execution.id) : [],
-    now: ctx.now,
-    onStep: async (entry, pure) => {
-      const safe = redactSecrets(entry, flow.secrets);
-      if (pure) return void held.push(safe);
-      // a send's events are committed before its journal entry: a journaled step is replayed without emitting, so a
-      // crash between the two commits must not find the entry without them. A crash before the entry runs the step
-      // again, which finds its stored message and emits the same event ids (the store ignores the copies).
-      if (safe.kind === 'send') await emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
-      return store.appendJournal(safe);
-    },
-    settle: async () => void (await Promise.all(held.splice(0).map((entry) => store.appendJournal(entry)))),
-    respond: () => undefined,
-  });
-  const finished = ctx.now();
-  // queued before the finish, so both land in the same group commit
-  emitExecution(ctx.events, flow.id, execution, result, started, finished);
-  const finishing = store.finishExecution(execution.id, result.status, result.error, isoTime(finished), held);
-  stepsDone?.();
-  await finishing;
-  if (execution.mode === 'sync' && result.status === 'failed') {
-    // a sync run resumed after its answer (see runSync): its log entry says it failed, as its own process would have
-    const log = await store.getLog(execution.logId);
-    if (log?.outcome === 'completed') await store.updateLogOutcome(log.id, 'failed', log.status, result.error, log.durationMs);
-  }
-  ctx.metrics.execution(flow.id, execution.mode, result.status, (finished.getTime() - started.getTime()) / 1000);
-  return { result, scope };
 }

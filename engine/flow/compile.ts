@@ -1,4 +1,4 @@
-import type { Flow, Step } from '../types/flow.ts';
+import type { Auth, Flow, Identify, Signature, Step, Trigger } from '../types/flow.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { DocPath } from '../schema/problem.ts';
 import type { CompileContext, CompiledStep, StepKind } from '../steps/types.ts';
@@ -23,30 +23,48 @@ const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
  * Compiles a schema-valid flow (env references already resolved) into what the runtime serves. Every expression and
  * template is compiled here, once; every problem is collected with its path so that all of them are reported at once.
  */
-function compiledSignature(sig: NonNullable<NonNullable<Flow['trigger']['auth']>['signature']> | undefined): CompiledFlow['auth']['signature'] {
-  return (
-    sig && {
-      preset: sig.preset,
-      secrets: [...(sig.secret ? [sig.secret] : []), ...(sig.secrets ?? [])],
-      toleranceMs: sig.tolerance ? parseDuration(sig.tolerance) : 5 * 60_000,
-      header: sig.header?.toLowerCase(),
-      algorithm: sig.algorithm,
-      encoding: sig.encoding,
-      prefix: sig.prefix,
-      timestampHeader: sig.timestampHeader?.toLowerCase(),
-    }
-  );
-}
-
 export function compileFlow(
   flow: Flow,
   meta: { file: string; revision: string; definition: Flow; secrets: string[] },
   config: EngineConfig,
 ): { flow: CompiledFlow; problems: CompileProblem[] } {
   const problems: CompileProblem[] = [];
-  const seenStepIds = new Map<string, DocPath>();
   const mode = flow.mode ?? 'async';
+  const ctx = compileContext(config, mode, problems);
+  const trigger = flow.trigger;
+  checkFlowRules(flow, mode, config, problems);
+  const auth = compileAuth(trigger.auth ?? {}, problems);
+  // the order of the compiled parts below is the order their problems are reported in
+  const compiled: CompiledFlow = {
+    id: flow.id,
+    file: meta.file,
+    revision: meta.revision,
+    description: flow.description,
+    enabled: flow.enabled ?? true,
+    mode,
+    route: trigger.path ?? `/${flow.id}`,
+    methods: trigger.methods ?? ['POST'],
+    accept: trigger.accept ?? ['json', 'form'],
+    auth,
+    params: Object.entries(trigger.params ?? {}).map(([name, source]) => [name, ctx.expression(['trigger', 'params', name], source)]),
+    dedupe: compileDedupe(trigger.dedupe, ctx),
+    rateLimit: trigger.rateLimit && { max: trigger.rateLimit.max, perMs: parseDuration(trigger.rateLimit.per) },
+    bodyLimit: trigger.bodyLimit,
+    inbound: compileInbound(trigger.inbound, ctx),
+    identify: compileIdentify(flow.identify, ctx),
+    map: Object.entries(flow.map ?? {}).map(([field, source]) => [field, ctx.expression(['map', field], source)]),
+    timeoutMs: flow.timeout ? parseDuration(flow.timeout) : 30_000,
+    response: compileResponse(flow.response ?? {}, ['response'], ctx, { status: 200, headers: {}, body: 'ok' }),
+    steps: ctx.steps(['steps'], flow.steps ?? []),
+    definition: meta.definition,
+    secrets: meta.secrets,
+  };
+  return { flow: compiled, problems };
+}
 
+/** What step kinds compile with: expressions, templates and nested steps, every problem collected in `problems`. */
+function compileContext(config: EngineConfig, mode: CompileContext['mode'], problems: CompileProblem[]): CompileContext {
+  const seenStepIds = new Map<string, DocPath>();
   const ctx: CompileContext = {
     config,
     mode,
@@ -81,7 +99,11 @@ export function compileFlow(
     const definition = STEP_KINDS[kind];
     return { ...definition.compile(step.id, step[kind] as never, [...path, kind], ctx), pure: definition.pure };
   }
+  return ctx;
+}
 
+/** The rules between a flow's parts, and between the flow and the config, that the schema cannot state. */
+function checkFlowRules(flow: Flow, mode: CompileContext['mode'], config: EngineConfig, problems: CompileProblem[]): void {
   const trigger = flow.trigger;
   const auth = trigger.auth ?? {};
   if (mode === 'sync' && flow.response) {
@@ -114,59 +136,59 @@ export function compileFlow(
   if (trigger.inbound && !config.channels[trigger.inbound.channel]) {
     problems.push({ path: ['trigger', 'inbound', 'channel'], message: `unknown channel "${trigger.inbound.channel}"; channels in the config: ${Object.keys(config.channels).join(', ') || 'none'}` });
   }
+}
 
+function compiledSignature(sig: Signature | undefined): CompiledFlow['auth']['signature'] {
+  return (
+    sig && {
+      preset: sig.preset,
+      secrets: [...(sig.secret ? [sig.secret] : []), ...(sig.secrets ?? [])],
+      toleranceMs: sig.tolerance ? parseDuration(sig.tolerance) : 5 * 60_000,
+      header: sig.header?.toLowerCase(),
+      algorithm: sig.algorithm,
+      encoding: sig.encoding,
+      prefix: sig.prefix,
+      timestampHeader: sig.timestampHeader?.toLowerCase(),
+    }
+  );
+}
+
+function compileAuth(auth: Auth, problems: CompileProblem[]): CompiledFlow['auth'] {
   // the verifier's own rules (e.g. a whsec_ secret that does not decode): a load-time error, not a 500 per request
   const signature = compiledSignature(auth.signature);
   if (signature && signature.secrets.length > 0) {
     for (const message of validateSignatureSpec(signature)) problems.push({ path: ['trigger', 'auth', 'signature'], message });
   }
+  return { basic: auth.basic, signature, token: auth.token };
+}
 
-  const dedupe = trigger.dedupe;
-  const dedupeKey = dedupe === undefined ? undefined : typeof dedupe === 'string' ? dedupe : dedupe.key;
-  const identify = flow.identify;
-  const compiled: CompiledFlow = {
-    id: flow.id,
-    file: meta.file,
-    revision: meta.revision,
-    description: flow.description,
-    enabled: flow.enabled ?? true,
-    mode,
-    route: trigger.path ?? `/${flow.id}`,
-    methods: trigger.methods ?? ['POST'],
-    accept: trigger.accept ?? ['json', 'form'],
-    auth: {
-      basic: auth.basic,
-      signature,
-      token: auth.token,
-    },
-    params: Object.entries(trigger.params ?? {}).map(([name, source]) => [name, ctx.expression(['trigger', 'params', name], source)]),
-    dedupe:
-      dedupeKey === undefined
-        ? undefined
-        : {
-            key: ctx.expression(['trigger', 'dedupe', ...(typeof dedupe === 'string' ? [] : ['key'])], dedupeKey),
-            windowMs: typeof dedupe === 'object' && dedupe.window ? parseDuration(dedupe.window) : 86_400_000,
-          },
-    rateLimit: trigger.rateLimit && { max: trigger.rateLimit.max, perMs: parseDuration(trigger.rateLimit.per) },
-    bodyLimit: trigger.bodyLimit,
-    inbound: trigger.inbound && {
-      channel: trigger.inbound.channel,
-      from: ctx.expression(['trigger', 'inbound', 'from'], trigger.inbound.from),
-      text: trigger.inbound.text === undefined ? undefined : ctx.expression(['trigger', 'inbound', 'text'], trigger.inbound.text),
-    },
-    identify: identify && {
+function compileDedupe(dedupe: Trigger['dedupe'], ctx: CompileContext): CompiledFlow['dedupe'] {
+  const key = dedupe === undefined ? undefined : typeof dedupe === 'string' ? dedupe : dedupe.key;
+  if (key === undefined) return undefined;
+  return {
+    key: ctx.expression(['trigger', 'dedupe', ...(typeof dedupe === 'string' ? [] : ['key'])], key),
+    windowMs: typeof dedupe === 'object' && dedupe.window ? parseDuration(dedupe.window) : 86_400_000,
+  };
+}
+
+function compileInbound(inbound: Trigger['inbound'], ctx: CompileContext): CompiledFlow['inbound'] {
+  return (
+    inbound && {
+      channel: inbound.channel,
+      from: ctx.expression(['trigger', 'inbound', 'from'], inbound.from),
+      text: inbound.text === undefined ? undefined : ctx.expression(['trigger', 'inbound', 'text'], inbound.text),
+    }
+  );
+}
+
+function compileIdentify(identify: Identify | undefined, ctx: CompileContext): CompiledFlow['identify'] {
+  return (
+    identify && {
       userNs: identify.userNs === undefined ? undefined : ctx.expression(['identify', 'userNs'], identify.userNs),
       phone: identify.phone === undefined ? undefined : ctx.expression(['identify', 'phone'], identify.phone),
       email: identify.email === undefined ? undefined : ctx.expression(['identify', 'email'], identify.email),
       defaultCountry: identify.defaultCountry,
       onUnidentified: identify.onUnidentified ?? 'reject',
-    },
-    map: Object.entries(flow.map ?? {}).map(([field, source]) => [field, ctx.expression(['map', field], source)]),
-    timeoutMs: flow.timeout ? parseDuration(flow.timeout) : 30_000,
-    response: compileResponse(flow.response ?? {}, ['response'], ctx, { status: 200, headers: {}, body: 'ok' }),
-    steps: ctx.steps(['steps'], flow.steps ?? []),
-    definition: meta.definition,
-    secrets: meta.secrets,
-  };
-  return { flow: compiled, problems };
+    }
+  );
 }

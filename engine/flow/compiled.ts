@@ -1,20 +1,11 @@
 import type { CompiledExpression } from '../expr/expression.ts';
 import type { CompiledStep } from '../steps/types.ts';
 import type { CompiledResponse } from '../steps/respond.ts';
-import type { Flow } from '../types/flow.ts';
+import type { Flow, Identify, Trigger } from '../types/flow.ts';
+import type { Mode } from '../types/names.ts';
+import type { SignatureSpec } from '../trust/signatures.ts';
 
-export type BodyKind = 'json' | 'form';
-
-export interface CompiledSignature {
-  preset: 'github' | 'stripe' | 'twilio' | 'standard-webhooks' | 'hmac';
-  secrets: string[];
-  toleranceMs: number;
-  header?: string;
-  algorithm?: 'sha1' | 'sha256' | 'sha512';
-  encoding?: 'hex' | 'base64';
-  prefix?: string;
-  timestampHeader?: string;
-}
+export type BodyKind = NonNullable<Trigger['accept']>[number];
 
 /** A flow ready to serve: every expression compiled, every default applied, env references resolved. */
 export interface CompiledFlow {
@@ -25,14 +16,14 @@ export interface CompiledFlow {
   revision: string;
   description: string | undefined;
   enabled: boolean;
-  mode: 'sync' | 'async';
+  mode: Mode;
   /** route below the server's basePath, e.g. /booking-confirmation */
   route: string;
   methods: string[];
   accept: BodyKind[];
   auth: {
     basic?: { username: string; password: string };
-    signature?: CompiledSignature;
+    signature?: SignatureSpec;
     token?: string;
   };
   params: [string, CompiledExpression][];
@@ -45,7 +36,7 @@ export interface CompiledFlow {
     phone?: CompiledExpression;
     email?: CompiledExpression;
     defaultCountry?: string;
-    onUnidentified: 'reject' | 'continue';
+    onUnidentified: NonNullable<Identify['onUnidentified']>;
   };
   map: [string, CompiledExpression][];
   timeoutMs: number;

@@ -18,6 +18,11 @@ export interface FlowPositions {
 
 export type FlowResult = { ok: true; flow: CompiledFlow; positions: FlowPositions } | { ok: false; problems: Problem[] };
 
+/** A flow's revision: its text's sha256, shortened. Equal revisions mean a compiled flow can be reused. */
+export function revisionOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
 /**
  * Turns one flow file into a compiled flow, or into every problem found in it. Never throws: a broken file must not
  * stop the others from loading.
@@ -39,8 +44,7 @@ export async function loadFlowFile(file: string, displayName: string, config: En
     problems.push(source.problem(path, `environment variable ${names.map((n) => `${n}`).join(', ')} is not set; set it or give a default: \${env:${names[0]}:-default}`));
   }, secrets) as Flow;
 
-  const revision = createHash('sha256').update(source.text).digest('hex').slice(0, 12);
-  const compiled = compileFlow(resolved, { file: displayName, revision, definition, secrets }, config);
+  const compiled = compileFlow(resolved, { file: displayName, revision: revisionOf(source.text), definition, secrets }, config);
   for (const p of compiled.problems) problems.push(source.problem(p.path, p.message, p.at));
   if (problems.length === 0 && definition.trigger.sample) problems.push(...(await checkSample(compiled.flow, file, source)));
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };

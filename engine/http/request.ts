@@ -212,32 +212,45 @@ function guardFor(policy: { allowPrivateNetworks: boolean; allowList: string[] }
   return guard;
 }
 
+/** A request in flight: what the result reports when the call ends, however it ends. */
+interface Call {
+  started: number;
+  /** the URL asked for, redacted */
+  asked?: string;
+  /** the current hop */
+  current?: Prepared;
+  status?: number;
+  headers: Record<string, string>;
+}
+
+function finish(call: Call, result: Partial<OutgoingResult>): OutgoingResult {
+  return {
+    ok: false,
+    status: call.status,
+    headers: call.headers,
+    body: null,
+    url: call.asked,
+    finalUrl: call.current && redactUrl(call.current.url.href),
+    ...result,
+    durationMs: Math.round(performance.now() - call.started),
+  };
+}
+
+function fail(call: Call, kind: HttpErrorKind, message: string, body: unknown = null): OutgoingResult {
+  return finish(call, { body, error: { kind, message } });
+}
+
 /** Sends one outgoing request, following redirects; every failure comes back as `error`, never as an exception. */
 export async function sendRequest(req: OutgoingRequest): Promise<OutgoingResult> {
-  const started = performance.now();
-  let status: number | undefined;
-  let headers: Record<string, string> = {};
-  let current: Prepared | undefined;
-  let asked: string | undefined;
-  const finish = (result: Partial<OutgoingResult>): OutgoingResult => ({
-    ok: false,
-    status,
-    headers,
-    body: null,
-    url: asked,
-    finalUrl: current && redactUrl(current.url.href),
-    ...result,
-    durationMs: Math.round(performance.now() - started),
-  });
-  const fail = (kind: HttpErrorKind, message: string, body: unknown = null) => finish({ body, error: { kind, message } });
-
+  const call: Call = { started: performance.now(), headers: {} };
+  let current: Prepared;
   let guard: AddressGuard;
   try {
-    current = prepare(req);
-    asked = redactUrl(current.url.href);
+    current = call.current = prepare(req);
+    call.asked = redactUrl(current.url.href);
     guard = guardFor(req);
   } catch (err) {
-    return err instanceof RequestProblem ? fail(err.kind, err.message) : fail('BadRequest', (err as Error).message);
+    return err instanceof RequestProblem ? fail(call, err.kind, err.message) : fail(call, 'BadRequest', (err as Error).message);
   }
 
   // One agent per call: its lookup enforces this request's address policy on every connection it opens, and
@@ -246,72 +259,94 @@ export async function sendRequest(req: OutgoingRequest): Promise<OutgoingResult>
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), req.timeoutMs);
   try {
-    for (let hop = 0; ; hop++) {
-      // net.connect skips the lookup for IP literals, so those are checked here, on every hop.
-      const host = current.url.hostname.replace(/^\[|\]$/g, '');
-      const refused = net.isIP(host) ? guard.refusal(host) : undefined;
-      if (refused) return fail('BadRequest', refused);
-
-      const res = await request(current.url, {
-        method: current.method as Dispatcher.HttpMethod,
-        headers: current.headers,
-        body: current.body,
-        dispatcher: agent,
-        signal: deadline.signal,
-      });
-      status = res.statusCode;
-      headers = flattenHeaders(res.headers);
-
-      if (REDIRECTS.has(status) && headers.location) {
-        await res.body.dump();
-        if (hop >= req.maxRedirects) return fail('BadResponse', `more than ${req.maxRedirects} redirects (last from ${shown(current.url)})`);
-        let next: URL;
-        try {
-          next = new URL(headers.location, current.url);
-        } catch {
-          return fail('BadResponse', `${shown(current.url)} redirected to an invalid URL`);
-        }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          return fail('BadResponse', `${shown(current.url)} redirected to an unsupported ${next.protocol} URL`);
-        }
-        next.username = next.password = '';
-        current = redirected(current, status, next);
-        status = undefined; // no answer yet from the next hop
-        headers = {};
-        continue;
-      }
-
-      const text = new TextDecoder().decode(await readBody(res, req.maxResponseBytes));
-      const asText = (req.responseType ?? 'json') === 'text';
-      let parsed: unknown = text;
-      let isJson = false;
-      if (!asText) {
-        try {
-          parsed = text.trim() === '' ? null : JSON.parse(text);
-          isJson = true;
-        } catch {
-          // stays text: useful for a non-2xx answer, and shown to the user when JSON was expected
-        }
-      }
-      if (status < 200 || status > 299) {
-        return fail('BadResponse', `server answered ${status} (${current.method} ${shown(current.url)})`, parsed);
-      }
-      if (!asText && !isJson) return fail('BadResponse', `answer from ${shown(current.url)} is not valid JSON`, parsed);
-      return finish({ ok: true, body: parsed });
-    }
+    return await exchange(call, req, guard, agent, deadline.signal);
   } catch (err) {
-    const e = err as Error & { code?: string };
-    const where = shown(current.url);
-    if (deadline.signal.aborted || UNDICI_TIMEOUTS.has(e.code ?? '')) {
-      return fail('Timeout', `no complete answer from ${where} within ${req.timeoutMs} ms`);
-    }
-    if (err instanceof RequestProblem) return fail(err.kind, err.message);
-    if (e.code === 'E_ADDRESS_REFUSED') return fail('BadRequest', e.message);
-    if (e.code === 'UND_ERR_INVALID_ARG') return fail('BadRequest', `invalid request: ${e.message}`); // undici names only the header, never its value
-    if (e.code === 'ENOTFOUND') return fail('BadRequest', `host ${current.url.hostname} not found`);
-    return fail('BadResponse', `request to ${where} failed: ${e.message}`);
+    return failure(call, req, err, deadline.signal.aborted);
   } finally {
     clearTimeout(timer);
     agent.destroy().catch(() => {});
   }
+}
+
+/** Sends the prepared request and follows its redirects up to the answer; throws what undici throws. */
+async function exchange(call: Call, req: OutgoingRequest, guard: AddressGuard, agent: Agent, signal: AbortSignal): Promise<OutgoingResult> {
+  for (let hop = 0; ; hop++) {
+    const current = call.current!;
+    // net.connect skips the lookup for IP literals, so those are checked here, on every hop.
+    const host = current.url.hostname.replace(/^\[|\]$/g, '');
+    const refused = net.isIP(host) ? guard.refusal(host) : undefined;
+    if (refused) return fail(call, 'BadRequest', refused);
+
+    const res = await request(current.url, {
+      method: current.method as Dispatcher.HttpMethod,
+      headers: current.headers,
+      body: current.body,
+      dispatcher: agent,
+      signal,
+    });
+    const status = (call.status = res.statusCode);
+    call.headers = flattenHeaders(res.headers);
+    if (!(REDIRECTS.has(status) && call.headers.location)) return answer(call, req, res);
+
+    await res.body.dump();
+    const next = redirectTarget(call, req, hop);
+    if (!(next instanceof URL)) return next;
+    call.current = redirected(current, status, next);
+    call.status = undefined; // no answer yet from the next hop
+    call.headers = {};
+  }
+}
+
+/** Where a redirect leads, or the failure when it may not be followed. */
+function redirectTarget(call: Call, req: OutgoingRequest, hop: number): URL | OutgoingResult {
+  const from = call.current!.url;
+  if (hop >= req.maxRedirects) return fail(call, 'BadResponse', `more than ${req.maxRedirects} redirects (last from ${shown(from)})`);
+  let next: URL;
+  try {
+    next = new URL(call.headers.location, from);
+  } catch {
+    return fail(call, 'BadResponse', `${shown(from)} redirected to an invalid URL`);
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    return fail(call, 'BadResponse', `${shown(from)} redirected to an unsupported ${next.protocol} URL`);
+  }
+  next.username = next.password = '';
+  return next;
+}
+
+/** The final hop's answer: its body read (bounded) and parsed as asked. */
+async function answer(call: Call, req: OutgoingRequest, res: Awaited<ReturnType<typeof request>>): Promise<OutgoingResult> {
+  const current = call.current!;
+  const status = call.status!;
+  const text = new TextDecoder().decode(await readBody(res, req.maxResponseBytes));
+  const asText = (req.responseType ?? 'json') === 'text';
+  let parsed: unknown = text;
+  let isJson = false;
+  if (!asText) {
+    try {
+      parsed = text.trim() === '' ? null : JSON.parse(text);
+      isJson = true;
+    } catch {
+      // stays text: useful for a non-2xx answer, and shown to the user when JSON was expected
+    }
+  }
+  if (status < 200 || status > 299) {
+    return fail(call, 'BadResponse', `server answered ${status} (${current.method} ${shown(current.url)})`, parsed);
+  }
+  if (!asText && !isJson) return fail(call, 'BadResponse', `answer from ${shown(current.url)} is not valid JSON`, parsed);
+  return finish(call, { ok: true, body: parsed });
+}
+
+/** What a thrown error means for the caller. */
+function failure(call: Call, req: OutgoingRequest, err: unknown, timedOut: boolean): OutgoingResult {
+  const e = err as Error & { code?: string };
+  const url = call.current!.url;
+  if (timedOut || UNDICI_TIMEOUTS.has(e.code ?? '')) {
+    return fail(call, 'Timeout', `no complete answer from ${shown(url)} within ${req.timeoutMs} ms`);
+  }
+  if (err instanceof RequestProblem) return fail(call, err.kind, err.message);
+  if (e.code === 'E_ADDRESS_REFUSED') return fail(call, 'BadRequest', e.message);
+  if (e.code === 'UND_ERR_INVALID_ARG') return fail(call, 'BadRequest', `invalid request: ${e.message}`); // undici names only the header, never its value
+  if (e.code === 'ENOTFOUND') return fail(call, 'BadRequest', `host ${url.hostname} not found`);
+  return fail(call, 'BadResponse', `request to ${shown(url)} failed: ${e.message}`);
 }

@@ -2,13 +2,14 @@
  * Inbound messages: a flow whose trigger declares `inbound: { channel, from, text }` receives messages the contact
  * sent (Twilio's inbound SMS webhook is the model). Each is stored as a message from the contact; the contact is
  * the one the flow identified or, for a flow without `identify:`, the one with the sender's phone (created when
- * new). A channel that cannot start conversations may then answer that contact.
+ * new) or e-mail address. A channel that cannot start conversations may then answer that contact.
  */
+import { channelAddress, inboundMessageId } from '../../channels/index.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Scope } from '../common/scope.ts';
 import type { Contact, Message, Store } from '../store/types.ts';
-import { normalisePhone } from '../contacts/phone.ts';
+import { identifySender, senderOf, type FoundContact } from '../contacts/identify.ts';
 import { redactSecrets } from '../common/redact.ts';
 import { RECEIVED, statusRank } from './status.ts';
 
@@ -22,31 +23,8 @@ export interface InboundDeps {
 export interface InboundResult {
   /** the contact found or created from the sender (only when the flow has no identify:) */
   contact: Contact | null;
-  how: 'phone' | 'email' | 'created' | null;
+  how: FoundContact['how'] | null;
   message: Message;
-}
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-function text(value: unknown): string | undefined {
-  if (typeof value === 'number') return String(value);
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-
-/** Twilio's id of the inbound message (MessageSid, SmsSid) or call (CallSid), when the body carries one. */
-function providerIdOf(body: unknown): string | null {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return null;
-  const b = body as Record<string, unknown>;
-  for (const key of ['MessageSid', 'SmsSid', 'CallSid']) if (typeof b[key] === 'string' && b[key]) return b[key] as string;
-  return null;
-}
-
-/** Whether senders on this channel are phone numbers: Twilio drivers, or an outbox channel given a phone-like sender. */
-function phoneChannel(config: EngineConfig, channel: string, from: string): boolean {
-  const driver = config.channels[channel]?.driver;
-  if (driver === 'twilio-sms' || driver === 'twilio-voice') return true;
-  if (driver === 'smtp') return false;
-  return !from.includes('@');
 }
 
 /**
@@ -62,34 +40,11 @@ export async function recordInbound(
 ): Promise<InboundResult | undefined> {
   const inbound = flow.inbound;
   if (!inbound) return undefined;
-  const given = text(await inbound.from.evaluate(scope, bindings));
+  const given = await inbound.from.evaluate(scope, bindings);
   const body = inbound.text ? await inbound.text.evaluate(scope, bindings) : undefined;
-  let from: string | null = given ?? null;
-  let contact: Contact | null = null;
-  let how: InboundResult['how'] = null;
-
-  if (given && phoneChannel(deps.config, inbound.channel, given)) {
-    const phone = normalisePhone(given, flow.identify?.defaultCountry);
-    if (phone.ok) {
-      from = phone.e164;
-      // without identify:, the sender is the contact: found by phone, or created (one contact per phone under races)
-      if (!flow.identify && !scope.contact) {
-        const found = await deps.store.findContact({ phone: phone.e164 });
-        if (found) (contact = found), (how = 'phone');
-        else {
-          const created = await deps.store.createContact({ id: deps.newId('ct'), phone: phone.e164, email: null }, deps.now().toISOString());
-          contact = created.contact;
-          how = created.created ? 'created' : 'phone';
-        }
-      }
-    }
-  } else if (given && EMAIL.test(given)) {
-    from = given.toLowerCase();
-    if (!flow.identify && !scope.contact) {
-      const found = await deps.store.findContact({ email: from });
-      if (found) (contact = found), (how = 'email');
-    }
-  }
+  const sender = senderOf(given, channelAddress(deps.config.channels[inbound.channel]), flow.identify?.defaultCountry);
+  // without identify:, the sender is the contact: found by phone or e-mail, or created from a phone
+  const found = !flow.identify && !scope.contact ? await identifySender(deps, sender) : null;
 
   const content: Record<string, unknown> = {};
   if (body !== undefined && body !== null) content.text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -99,11 +54,11 @@ export async function recordInbound(
       direction: 'inbound',
       channel: inbound.channel,
       driver: deps.config.channels[inbound.channel]?.driver ?? null,
-      contactId: scope.contact?.id ?? contact?.id ?? null,
+      contactId: scope.contact?.id ?? found?.contact.id ?? null,
       to: null,
-      from,
+      from: sender.from,
       content: redactSecrets(content, flow.secrets),
-      providerId: providerIdOf(scope.body),
+      providerId: inboundMessageId(scope.body),
       status: RECEIVED,
       statusRank: statusRank(RECEIVED)!,
       error: null,
@@ -114,5 +69,5 @@ export async function recordInbound(
     },
     deps.now().toISOString(),
   );
-  return { contact, how, message };
+  return { contact: found?.contact ?? null, how: found?.how ?? null, message };
 }

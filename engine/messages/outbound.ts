@@ -8,6 +8,7 @@ import type { EngineConfig } from '../config/load.ts';
 import type { Message, Store } from '../store/types.ts';
 import type { SendOutcome } from '../steps/types.ts';
 import { redactSecrets } from '../common/redact.ts';
+import { normalisePhone } from '../contacts/phone.ts';
 import { FAILED, SENDING, SENDING_RANK, statusRank } from './status.ts';
 
 /** How transient provider failures (network, HTTP 429 and 5xx, SMTP 4xx) are retried. */
@@ -94,28 +95,53 @@ function outcome(message: Message): SendOutcome {
 
 /** Sends one message of one execution step; resolves with the stored message's id and status, or throws MessageFailed. */
 export async function sendMessage(deps: OutboundDeps, request: OutboundRequest): Promise<SendOutcome> {
-  const { store } = deps;
-  const at = () => deps.now().toISOString();
-
   // a resumed execution: the provider already took this step's message, so it is not sent twice
-  const earlier = await store.messageForStep(request.executionId, request.stepId);
+  const earlier = await deps.store.messageForStep(request.executionId, request.stepId);
   if (earlier?.providerId) return outcome(earlier);
 
   const secrets = [...request.secrets, ...channelSecrets(deps.config)];
-  const given: Record<string, string> = {};
-  for (const [field, value] of Object.entries(request.message)) if (value !== undefined && field !== 'to') given[field] = value;
-  const content = redactSecrets(given, secrets);
   const driver = deps.channels.get(request.channel);
+  const write = rowWriter(deps, request, driver, redactSecrets(storedContent(request.message), secrets), earlier);
+  const checked = await checkMessage(deps, request, driver, secrets);
+  if (!checked.ok) {
+    const failed = await write({ to: checked.to, contactId: checked.contactId, status: FAILED, rank: statusRank(FAILED)!, error: checked.error });
+    throw new MessageFailed(checked.error, { messageId: failed.id, code: checked.code });
+  }
+  const stored = await write({ to: checked.message.to, contactId: checked.contactId, status: SENDING, rank: SENDING_RANK, error: null });
+  return callProvider(deps, request, checked.driver, checked.message, stored, secrets);
+}
 
-  let stored: Message | undefined = earlier;
-  /** stores the message (or takes over the row an interrupted attempt left) with this state */
-  const store_ = async (state: { to: string | null; contactId: string | null; status: string; rank: number; error: string | null }): Promise<Message> => {
-    if (stored) {
+/** What is stored of a message: every field given but the recipient (a column of its own). */
+function storedContent(message: OutboundRequest['message']): Record<string, string> {
+  const given: Record<string, string> = {};
+  for (const [field, value] of Object.entries(message)) if (value !== undefined && field !== 'to') given[field] = value;
+  return given;
+}
+
+interface RowState {
+  to: string | null;
+  contactId: string | null;
+  status: string;
+  rank: number;
+  error: string | null;
+}
+
+/** Stores the step's message with a state: a new row, or the row an interrupted attempt left (`earlier`), taken over. */
+function rowWriter(
+  deps: OutboundDeps,
+  request: OutboundRequest,
+  driver: ChannelDriver | undefined,
+  content: Record<string, string>,
+  earlier: Message | undefined,
+): (state: RowState) => Promise<Message> {
+  const at = () => deps.now().toISOString();
+  return async (state) => {
+    if (earlier) {
       // the engine's own row from an interrupted attempt: its state is set whatever status it was left in
       const update = { to: state.to, contactId: state.contactId, status: state.status, statusRank: state.rank, error: state.error, force: true };
-      return (await store.updateMessage(stored.id, update, at(), 'engine'))!;
+      return (await deps.store.updateMessage(earlier.id, update, at(), 'engine'))!;
     }
-    const { message } = await store.insertMessage(
+    const { message } = await deps.store.insertMessage(
       {
         id: deps.newId('msg'),
         direction: 'outbound',
@@ -138,36 +164,57 @@ export async function sendMessage(deps: OutboundDeps, request: OutboundRequest):
     );
     return message;
   };
-  const refuse = async (to: string | null, contactId: string | null, error: string, code: string | number | undefined): Promise<never> => {
-    const failed = await store_({ to, contactId, status: FAILED, rank: statusRank(FAILED)!, error });
-    throw new MessageFailed(error, { messageId: failed.id, code });
-  };
+}
 
+type Checked =
+  | { ok: true; driver: ChannelDriver; message: OutgoingMessage; contactId: string | null }
+  | { ok: false; to: string | null; contactId: string | null; error: string; code: string | number | undefined };
+
+/**
+ * The checks before any provider call: the channel exists, the driver takes the message (a phone recipient normalised
+ * to E.164), and a channel that cannot start a conversation is answering someone who wrote on it first.
+ */
+async function checkMessage(deps: OutboundDeps, request: OutboundRequest, driver: ChannelDriver | undefined, secrets: string[]): Promise<Checked> {
   const rawTo = request.message.to?.trim() || null;
-  if (!driver) return refuse(rawTo, request.contactId, `channel "${request.channel}" is not configured`, 'config');
-
-  // the driver's own checks, before the provider is called: a phone number is valid and becomes E.164
+  if (!driver) return { ok: false, to: rawTo, contactId: request.contactId, error: `channel "${request.channel}" is not configured`, code: 'config' };
   let prepared: OutgoingMessage;
   try {
-    prepared = driver.prepare({ ...request.message, to: rawTo ?? '' });
+    prepared = driver.prepare({ ...request.message, to: recipient(driver, rawTo) });
   } catch (err) {
     const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message, { transient: false });
-    return refuse(rawTo, request.contactId, `channel ${request.channel}: ${redact(e.message, secrets)}`, e.code);
+    return { ok: false, to: rawTo, contactId: request.contactId, error: `channel ${request.channel}: ${redact(e.message, secrets)}`, code: e.code };
   }
   const to = prepared.to;
-  const contactId = request.contactId ?? (await contactAt(store, driver, to));
-
-  // a channel that cannot start a conversation may only answer someone who wrote on it first
-  if (!driver.canInitiate && !(await store.hasInboundMessage(request.channel, { contactId, from: to }))) {
-    return refuse(
-      to,
-      contactId,
-      `channel ${request.channel} cannot start a conversation (canInitiate: false) and ${to} has not sent a message on it; it can only answer`,
-      'not-opened',
-    );
+  const contactId = request.contactId ?? (await contactAt(deps.store, driver, to));
+  if (!driver.canInitiate && !(await deps.store.hasInboundMessage(request.channel, { contactId, from: to }))) {
+    const error = `channel ${request.channel} cannot start a conversation (canInitiate: false) and ${to} has not sent a message on it; it can only answer`;
+    return { ok: false, to, contactId, error, code: 'not-opened' };
   }
+  return { ok: true, driver, message: prepared, contactId };
+}
 
-  stored = await store_({ to, contactId, status: SENDING, rank: SENDING_RANK, error: null });
+/**
+ * The recipient as the driver gets it: a phone number normalised to E.164 as contacts' phones are (the driver checks
+ * it again), naming identify.defaultCountry when a national number needs it; other addresses as given.
+ */
+function recipient(driver: ChannelDriver, to: string | null): string {
+  if (driver.address !== 'phone') return to ?? '';
+  const phone = normalisePhone(to ?? '');
+  if (!phone.ok) throw new ChannelError(`invalid recipient: ${phone.reason}`, { transient: false, code: 'invalid-recipient' });
+  return phone.e164;
+}
+
+/** Calls the provider, retrying transient failures within the policy, and records the outcome on the stored message. */
+async function callProvider(
+  deps: OutboundDeps,
+  request: OutboundRequest,
+  driver: ChannelDriver,
+  prepared: OutgoingMessage,
+  stored: Message,
+  secrets: string[],
+): Promise<SendOutcome> {
+  const { store } = deps;
+  const at = () => deps.now().toISOString();
   const started = Date.now();
   let longest = 0;
   const sleep = deps.sleep ?? wait;

@@ -1,4 +1,5 @@
 import type { Auth, Flow, Step } from '../types/flow.ts';
+import type { Mode } from '../types/names.ts';
 import type { StepKind } from '../steps/types.ts';
 import type { FlowDefinitionFile, UnreadableFlowFile } from './definitions.ts';
 import { formatPath } from '../schema/problem.ts';
@@ -33,8 +34,6 @@ export interface ResponseView {
   headers: Record<string, unknown>;
   body: unknown;
 }
-
-export type Mode = 'sync' | 'async';
 
 export interface StepChange {
   kind: 'step';

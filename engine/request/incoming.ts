@@ -36,3 +36,9 @@ export function parseBody(rawBody: Buffer | undefined, contentType: string | und
     return { ok: false, status: 400, reason: `malformed JSON body: ${(err as Error).message}` };
   }
 }
+
+/** A request header's first value. */
+export function header(req: Pick<IncomingRequest, 'headers'>, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -2,10 +2,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import type { EngineConfig } from '../config/load.ts';
 import type { Answer } from '../common/scope.ts';
 import type { EngineContext } from '../request/context.ts';
-import type { FlowTable } from './flow-table.ts';
+import type { FlowTable } from '../flow/live.ts';
 import { handleWebhook } from '../request/handle.ts';
 import type { IncomingRequest } from '../request/incoming.ts';
-import { adminApi } from './admin.ts';
+import { adminApi } from './admin/api.ts';
 import { statusCallbackRoute } from './status-callback.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
@@ -78,6 +78,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await ctx.metrics.render()));
   // <basePath>/_status/twilio: a static route, so Fastify picks it before the flows' catch-all
   statusCallbackRoute(app, { config, store: ctx.store, now: ctx.now, events: ctx.events });
-  adminApi(app, { token: config.admin.token, store: ctx.store, flows, ctx });
+  app.register(adminApi, { prefix: '/api', token: config.admin.token, ctx, flows });
   return app;
 }

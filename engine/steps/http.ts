@@ -2,7 +2,8 @@ import type { Http } from '../types/flow.ts';
 import type { StepDefinition } from './types.ts';
 import type { Scope } from '../common/scope.ts';
 import type { CompiledTemplate } from '../expr/template.ts';
-import { redactUrl, type HttpError } from '../http/request.ts';
+import type { CompiledExpression } from '../expr/expression.ts';
+import { redactUrl, type HttpError, type OutgoingResult } from '../http/request.ts';
 import { parseDuration } from '../expr/duration.ts';
 import { isTemplateString } from '../expr/template.ts';
 
@@ -40,38 +41,25 @@ export const httpStep: StepDefinition<Http> = {
     if (spec.method !== undefined && !isTemplateString(spec.method) && !METHODS.includes(spec.method.toUpperCase())) {
       ctx.problem([...path, 'method'], `"${spec.method}" is not an HTTP method; use one of ${METHODS.join(', ')}`);
     }
-    const method = ctx.template([...path, 'method'], spec.method ?? 'GET');
-    const url = ctx.template([...path, 'url'], spec.url);
-    const query = ctx.template([...path, 'query'], spec.query ?? {});
-    const headers = ctx.template([...path, 'headers'], spec.headers ?? {});
-    const body = spec.body === undefined ? undefined : ctx.template([...path, 'body'], spec.body);
-    const saves = Object.entries(spec.save ?? {}).map(([name, source]) => [name, ctx.expression([...path, 'save', name], source)] as const);
+    const templates: RequestTemplates = {
+      method: ctx.template([...path, 'method'], spec.method ?? 'GET'),
+      url: ctx.template([...path, 'url'], spec.url),
+      query: ctx.template([...path, 'query'], spec.query ?? {}),
+      headers: ctx.template([...path, 'headers'], spec.headers ?? {}),
+      body: spec.body === undefined ? undefined : ctx.template([...path, 'body'], spec.body),
+    };
+    const saves: Saves = Object.entries(spec.save ?? {}).map(([name, source]) => [name, ctx.expression([...path, 'save', name], source)] as const);
     const timeoutMs = spec.timeout ? parseDuration(spec.timeout) : ctx.config.http.timeoutMs;
     const failureVar = spec.onError ?? DEFAULT_FAILURE_VAR;
     const { http } = ctx.config;
-
-    const render = async (field: string, template: CompiledTemplate, scope: Scope, bindings: Record<string, unknown>) => {
-      try {
-        return await template(scope, bindings);
-      } catch (err) {
-        throw new RenderProblem(`${field} could not be rendered: ${(err as Error).message}`);
-      }
-    };
 
     return {
       id,
       kind: 'http',
       async run({ scope, bindings, services }) {
-        const vars: Record<string, unknown> = {};
-        let rendered: { method?: string; url?: string; query: unknown; headers: Record<string, string>; body: unknown };
+        let rendered: RenderedRequest;
         try {
-          rendered = {
-            method: stringOrUndefined(await render('method', method, scope, bindings))?.trim().toUpperCase(),
-            url: stringOrUndefined(await render('url', url, scope, bindings)),
-            query: await render('query', query, scope, bindings),
-            headers: headerValues(await render('headers', headers, scope, bindings)),
-            body: body ? await render('body', body, scope, bindings) : undefined,
-          };
+          rendered = await renderRequest(templates, scope, bindings);
         } catch (err) {
           if (!(err instanceof RenderProblem)) throw err;
           const error: HttpError = { kind: 'BadRequest', message: err.message };
@@ -93,47 +81,92 @@ export const httpStep: StepDefinition<Http> = {
           allowPrivateNetworks: http.allowPrivateNetworks,
           allowList: http.allowList,
         });
-        const askedUrl = response.url ?? (rendered.url ? redactUrl(rendered.url) : null);
-        const result: HttpStepResult = {
-          ok: response.ok,
-          status: response.status ?? null,
-          headers: response.headers ?? {},
-          body: response.body ?? null,
-          error: response.error ?? null,
-          request: {
-            method: rendered.method ?? null,
-            url: askedUrl,
-            ...(response.finalUrl && response.finalUrl !== askedUrl ? { finalUrl: response.finalUrl } : {}),
-            durationMs: response.durationMs ?? 0,
-          },
-        };
-
-        if (result.ok) {
-          // Every path is tried: the ones that find something are saved, the others are named in one KeyError.
-          const answer = { status: result.status, headers: result.headers, body: result.body };
-          const missing: string[] = [];
-          for (const [name, expression] of saves) {
-            let value: unknown;
-            try {
-              value = await expression.evaluate(answer, bindings);
-            } catch (err) {
-              missing.push(`save.${name} ("${expression.source}"): ${(err as Error).message}`);
-              continue;
-            }
-            if (value === undefined) missing.push(`save.${name} ("${expression.source}") found nothing in the answer`);
-            else vars[name] = value;
-          }
-          if (missing.length > 0) {
-            result.ok = false;
-            result.error = { kind: 'KeyError', message: missing.join('; ') };
-          }
-        }
+        const result = stepResult(rendered, response);
+        const vars: Record<string, unknown> = {};
+        if (result.ok) await saveFromAnswer(result, saves, bindings, vars);
         if (result.error) vars[failureVar] = result.error;
         return { result, vars };
       },
     };
   },
 };
+
+/** An http step's fields, compiled. */
+interface RequestTemplates {
+  method: CompiledTemplate;
+  url: CompiledTemplate;
+  query: CompiledTemplate;
+  headers: CompiledTemplate;
+  body: CompiledTemplate | undefined;
+}
+
+interface RenderedRequest {
+  method?: string;
+  url?: string;
+  query: unknown;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+type Saves = (readonly [string, CompiledExpression])[];
+
+async function render(field: string, template: CompiledTemplate, scope: Scope, bindings: Record<string, unknown>): Promise<unknown> {
+  try {
+    return await template(scope, bindings);
+  } catch (err) {
+    throw new RenderProblem(`${field} could not be rendered: ${(err as Error).message}`);
+  }
+}
+
+/** Renders the step's fields, in order; throws RenderProblem naming the first field that fails. */
+async function renderRequest(templates: RequestTemplates, scope: Scope, bindings: Record<string, unknown>): Promise<RenderedRequest> {
+  const { method, url, query, headers, body } = templates;
+  return {
+    method: stringOrUndefined(await render('method', method, scope, bindings))?.trim().toUpperCase(),
+    url: stringOrUndefined(await render('url', url, scope, bindings)),
+    query: await render('query', query, scope, bindings),
+    headers: headerValues(await render('headers', headers, scope, bindings)),
+    body: body ? await render('body', body, scope, bindings) : undefined,
+  };
+}
+
+function stepResult(rendered: RenderedRequest, response: OutgoingResult): HttpStepResult {
+  const askedUrl = response.url ?? (rendered.url ? redactUrl(rendered.url) : null);
+  return {
+    ok: response.ok,
+    status: response.status ?? null,
+    headers: response.headers ?? {},
+    body: response.body ?? null,
+    error: response.error ?? null,
+    request: {
+      method: rendered.method ?? null,
+      url: askedUrl,
+      ...(response.finalUrl && response.finalUrl !== askedUrl ? { finalUrl: response.finalUrl } : {}),
+      durationMs: response.durationMs ?? 0,
+    },
+  };
+}
+
+/** Every path is tried: the ones that find something are saved in `vars`, the others are named in one KeyError. */
+async function saveFromAnswer(result: HttpStepResult, saves: Saves, bindings: Record<string, unknown>, vars: Record<string, unknown>): Promise<void> {
+  const answer = { status: result.status, headers: result.headers, body: result.body };
+  const missing: string[] = [];
+  for (const [name, expression] of saves) {
+    let value: unknown;
+    try {
+      value = await expression.evaluate(answer, bindings);
+    } catch (err) {
+      missing.push(`save.${name} ("${expression.source}"): ${(err as Error).message}`);
+      continue;
+    }
+    if (value === undefined) missing.push(`save.${name} ("${expression.source}") found nothing in the answer`);
+    else vars[name] = value;
+  }
+  if (missing.length > 0) {
+    result.ok = false;
+    result.error = { kind: 'KeyError', message: missing.join('; ') };
+  }
+}
 
 function stringOrUndefined(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;

@@ -4,6 +4,7 @@ import type { DocPath } from '../schema/problem.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { OutgoingRequest, OutgoingResult } from '../http/request.ts';
 import type { Step } from '../types/flow.ts';
+import type { Mode } from '../types/names.ts';
 import type { Answer, Scope } from '../common/scope.ts';
 
 /** the keys that name a step's kind in a flow file (the flow schema's step: an id and exactly one of these) */
@@ -59,7 +60,7 @@ export interface CompiledStep {
 /** What a step kind may use while compiling; problems are collected with their document path. */
 export interface CompileContext {
   config: EngineConfig;
-  mode: 'sync' | 'async';
+  mode: Mode;
   expression(path: DocPath, source: string): CompiledExpression;
   template(path: DocPath, value: unknown): CompiledTemplate;
   problem(path: DocPath, message: string, at?: { key?: boolean }): void;

@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
-import { openPostgresStore } from './postgres.ts';
-import { openSqliteStore } from './sqlite.ts';
+import { openPostgresStore } from './postgres/store.ts';
+import { openSqliteStore } from './sqlite/store.ts';
 import type { Store } from './types.ts';
 
 export interface OpenOptions {

@@ -6,7 +6,7 @@ import type { Store } from '../store/types.ts';
 import type { Test } from '../types/flow.ts';
 import type { HttpError, OutgoingResult } from '../http/request.ts';
 import { sendRequest } from '../http/request.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
+import { openSqliteStore } from '../store/sqlite/store.ts';
 import { Metrics } from '../common/metrics.ts';
 import { RateLimiter } from '../trust/rate-limit.ts';
 import { capturingSink } from '../events/producers.ts';

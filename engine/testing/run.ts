@@ -7,7 +7,7 @@ import type { IncomingRequest } from '../request/incoming.ts';
 import type { Answer } from '../common/scope.ts';
 import type { Store } from '../store/types.ts';
 import { handleWebhook } from '../request/handle.ts';
-import { runExecution } from '../execution/worker.ts';
+import { runExecution } from '../execution/execute.ts';
 import { contactFinder } from '../contacts/identify.ts';
 import { createHarness, type Harness } from './harness.ts';
 import { match } from './match.ts';

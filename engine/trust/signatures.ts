@@ -4,19 +4,18 @@
 // is still a full-length comparison (of the expected value with itself) and then a "no". No message carries
 // a secret, an expected signature, or a value the caller sent.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Signature } from '../types/flow.ts';
 
-export type SignaturePreset = 'github' | 'stripe' | 'twilio' | 'standard-webhooks' | 'hmac';
+export type SignaturePreset = Signature['preset'];
+type Algorithm = NonNullable<Signature['algorithm']>;
+type Encoding = NonNullable<Signature['encoding']>;
 
-export interface SignatureSpec {
-  preset: SignaturePreset;
-  secrets: string[];            // several for key rotation: any one matching is enough
-  toleranceMs?: number;         // default 5 minutes, for presets with timestamps (stripe, standard-webhooks, hmac with timestampHeader)
-  header?: string;              // hmac: header holding the signature (required for hmac)
-  algorithm?: 'sha1' | 'sha256' | 'sha512'; // hmac; default sha256
-  encoding?: 'hex' | 'base64';  // hmac; default hex
-  prefix?: string;              // hmac: e.g. 'sha256='
-  timestampHeader?: string;     // hmac: if set, signed content is `${timestamp}.${rawBody}` and tolerance applies (timestamp in Unix seconds)
-}
+/**
+ * A flow's `signature:` ready to check: its `secret` and `secrets` resolved into one list (several for key rotation:
+ * any one matching is enough), its `tolerance` in milliseconds (default 5 minutes; for presets with timestamps:
+ * stripe, standard-webhooks, hmac with timestampHeader). The hmac fields are as the flow schema describes them.
+ */
+export type SignatureSpec = Omit<Signature, 'secret' | 'secrets' | 'tolerance'> & { secrets: string[]; toleranceMs?: number };
 
 export interface SignedRequest {
   rawBody: Buffer;              // exact bytes received; never re-serialise JSON
@@ -32,8 +31,8 @@ export type Verdict = { ok: true } | { ok: false; reason: SignatureFailure; deta
 export const DEFAULT_TOLERANCE_MS = 5 * 60_000;
 
 const PRESETS: readonly SignaturePreset[] = ['github', 'stripe', 'twilio', 'standard-webhooks', 'hmac'];
-const ALGORITHMS = ['sha1', 'sha256', 'sha512'] as const;
-const ENCODINGS = ['hex', 'base64'] as const;
+const ALGORITHMS: readonly Algorithm[] = ['sha1', 'sha256', 'sha512'];
+const ENCODINGS: readonly Encoding[] = ['hex', 'base64'];
 const STANDARD_WEBHOOKS_PREFIX = 'whsec_';
 
 /**
@@ -256,20 +255,20 @@ function staleness(spec: SignatureSpec, req: SignedRequest, seconds: string, wha
   return fail('stale timestamp', `${what} is ${direction} the tolerance of ${Math.round(tolerance / 1000)}s`);
 }
 
-function hmac(algorithm: 'sha1' | 'sha256' | 'sha512', key: string | Buffer, parts: Buffer[]): Buffer {
+function hmac(algorithm: Algorithm, key: string | Buffer, parts: Buffer[]): Buffer {
   const mac = createHmac(algorithm, key);
   for (const part of parts) mac.update(part);
   return mac.digest();
 }
 
 /** Decodes a signature as written; undefined when it is not valid text of that encoding. */
-function decode(text: string, encoding: 'hex' | 'base64'): Buffer | undefined {
+function decode(text: string, encoding: Encoding): Buffer | undefined {
   if (encoding === 'hex') return /^(?:[0-9a-fA-F]{2})+$/.test(text) ? Buffer.from(text, 'hex') : undefined;
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) return undefined;
   return Buffer.from(text, 'base64');
 }
 
-function decodeAll(texts: string[], encoding: 'hex' | 'base64'): Buffer[] {
+function decodeAll(texts: string[], encoding: Encoding): Buffer[] {
   return texts.map((t) => decode(t, encoding)).filter((b): b is Buffer => b !== undefined);
 }
 

@@ -518,9 +518,7 @@ export interface Test {
     /**
      * Body, sent as JSON unless a content-type header says form.
      */
-    body?: {
-      [k: string]: unknown;
-    };
+    body?: unknown;
     /**
      * Use a JSON file (relative to the flow file) as the body.
      */
@@ -545,7 +543,9 @@ export interface Test {
     /**
      * Contact fields.
      */
-    fields?: {};
+    fields?: {
+      [k: string]: unknown;
+    };
   }[];
   /**
    * http step id to a fake answer { status, headers, body }, a fake failure { error: { kind } }, or { real: true }.
@@ -568,9 +568,7 @@ export interface Test {
       /**
        * Fake response body.
        */
-      body?: {
-        [k: string]: unknown;
-      };
+      body?: unknown;
       /**
        * Fake failure.
        */
@@ -605,18 +603,20 @@ export interface Test {
       /**
        * Expected headers (partial).
        */
-      headers?: {};
+      headers?: {
+        [k: string]: unknown;
+      };
       /**
        * Expected body (objects match partially).
        */
-      body?: {
-        [k: string]: unknown;
-      };
+      body?: unknown;
     };
     /**
      * Expected variables (partial).
      */
-    vars?: {};
+    vars?: {
+      [k: string]: unknown;
+    };
     /**
      * Steps taken and not taken.
      */
@@ -670,7 +670,9 @@ export interface Test {
       /**
        * Expected fields (partial).
        */
-      fields?: {};
+      fields?: {
+        [k: string]: unknown;
+      };
     };
     /**
      * The webhook log entry.

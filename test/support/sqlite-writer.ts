@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { openStore } from '../../engine/store/open.ts';
-import { openSqliteStore } from '../../engine/store/sqlite.ts';
+import { openSqliteStore } from '../../engine/store/sqlite/store.ts';
 import type { ExecutionRecord, LogEntry } from '../../engine/store/types.ts';
 
 const [mode, file] = process.argv.slice(2);

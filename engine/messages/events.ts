@@ -1,0 +1,107 @@
+/**
+ * The `message` and `status` events of stored messages: built where messages are, from the message rows, so that
+ * sending, inbound messages and status callbacks each add one line.
+ */
+import { createHash } from 'node:crypto';
+import type { JournalEntry, Message, Store } from '../store/types.ts';
+import { contactNames, type Attachment, type EventInput, type EventSink } from '../events/types.ts';
+import { STATUS_SYNTAX } from './status.ts';
+
+/** The kind of a media URL, from its extension (MMS media URLs often have none: a file then). */
+function attachmentType(url: string): Attachment['type'] {
+  const path = url.split(/[?#]/)[0].toLowerCase();
+  if (/\.(png|jpe?g|gif|webp|bmp|heic)$/.test(path)) return 'image';
+  if (/\.(mp3|wav|ogg|oga|m4a|amr)$/.test(path)) return 'audio';
+  if (/\.(mp4|mov|webm|3gp)$/.test(path)) return 'video';
+  return 'file';
+}
+
+const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
+
+/**
+ * The ids of a stored message's events, derived from the message's (engine-made) id: emitted again (a resumed
+ * execution running its send step again, a repeated status callback), an event keeps its id, the store ignores the
+ * copy, and a subscriber sees one `webhook-id` per event. One `status` event per message and status: a status reported
+ * again, also after a same-rank change in between, is the same event. An unusual provider status is hashed, so the id
+ * stays a plain header value.
+ */
+export function messageEventId(messageId: string): string {
+  return `evt_${messageId}`;
+}
+
+export function statusEventId(messageId: string, status: string): string {
+  const part = STATUS_SYNTAX.test(status) ? status : createHash('sha256').update(status).digest('hex').slice(0, 16);
+  return `evt_${messageId}_${part}`;
+}
+
+/**
+ * `message`: one stored message (engine/messages), sent by a flow (from: bot) or received from the contact (from:
+ * user). `contact` gives the name fields (the message's contact; looked up by the caller), `variables` the contact
+ * fields that changed with it (an inbound webhook's map:).
+ */
+export function messageEvent(message: Message, contact: { fields: Record<string, unknown> } | null, variables: Record<string, unknown> = {}, executionId = message.executionId): EventInput {
+  const content = message.content ?? {};
+  const media = ([] as unknown[]).concat(content.mediaUrl ?? content.mediaUrls ?? []).filter((u): u is string => typeof u === 'string' && u !== '');
+  return {
+    id: messageEventId(message.id),
+    type: 'message',
+    flow: message.flowId,
+    platform: message.driver ?? 'unknown',
+    channel: message.channel,
+    contactId: message.contactId,
+    ...contactNames(contact?.fields),
+    sessionTime: message.createdAt,
+    messages: [
+      {
+        id: message.id,
+        date: message.createdAt,
+        text: text(content.text) ?? text(content.say) ?? null,
+        subject: text(content.subject),
+        from: message.direction === 'inbound' ? 'user' : 'bot',
+        attachments: media.map((url) => ({ type: attachmentType(url), url })),
+      },
+    ],
+    variables,
+    executionId,
+    time: message.createdAt,
+  };
+}
+
+/** `status`: a message's delivery status changed (the provider's answer to a send, or its callback). */
+export function statusEvent(message: Message, status: string, at: string, error: { code: string | null; message: string } | null = null): EventInput {
+  return {
+    id: statusEventId(message.id, status),
+    type: 'status',
+    flow: message.flowId,
+    platform: message.driver,
+    channel: message.channel,
+    contactId: message.contactId,
+    messageId: message.id,
+    providerId: message.providerId,
+    status,
+    statusChangeTime: at,
+    error,
+    time: at,
+  };
+}
+
+/**
+ * After a `send` step ran: its message (`message` event, from: bot) and the status the provider gave it (`status`),
+ * or the failure (`status` failed). Reads the stored message only when a subscription wants either event. Resolves
+ * once both are committed: callers await it before journaling the step (see runExecution). Run again for the same
+ * step (a resumed execution), it emits the same event ids.
+ */
+export async function emitSendStep(deps: { events: EventSink; store: Store }, entry: JournalEntry, contact: { id: string; fields: Record<string, unknown> } | null): Promise<void> {
+  if (entry.kind !== 'send') return;
+  const result = entry.result as { ok?: boolean; messageId?: string | null; error?: { message?: string; code?: unknown } | null } | undefined;
+  if (!result?.messageId) return;
+  const { events } = deps;
+  const wanted = (type: 'message' | 'status') => events.wants?.({ type, flow: null, channel: null }) ?? true;
+  if (!wanted('message') && !wanted('status')) return;
+  const message = await deps.store.getMessage(result.messageId);
+  if (!message) return;
+  const who = contact && contact.id === message.contactId ? contact : message.contactId ? ((await deps.store.findContact({ id: message.contactId })) ?? null) : null;
+  const error = result.ok ? null : { code: result.error?.code === undefined ? null : String(result.error.code), message: result.error?.message ?? message.error ?? 'failed' };
+  // queued in one turn: one group commit for both, the message event first
+  await Promise.all([result.ok ? events.emit(messageEvent(message, who)) : undefined, events.emit(statusEvent(message, message.status, message.updatedAt, error))]);
+}

@@ -1,0 +1,90 @@
+import type { CompiledFlow } from '../flow/compiled.ts';
+import type { Answer } from '../common/scope.ts';
+import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome } from '../store/types.ts';
+import type { EngineContext } from './context.ts';
+import type { IncomingRequest } from './incoming.ts';
+import { redactHeaders, redactSecrets } from '../common/redact.ts';
+import { isoTime } from '../common/time.ts';
+
+/** The largest body kept in the webhook log; the rest is cut and marked. */
+const LOG_BODY_LIMIT = 64 * 1024;
+
+/** A request on its way through the stages, with its webhook log entry as the stages fill it in. */
+export interface RequestState {
+  ctx: EngineContext;
+  flow: CompiledFlow;
+  req: IncomingRequest;
+  log: LogEntry;
+  /** problems that did not stop the request (a mapped value that does not fit its field): kept in the log entry */
+  notes: string | null;
+}
+
+/** What an answered request commits with its log row: its execution, the journal so far, a lease for this process. */
+export interface CommittedJob {
+  execution: ExecutionRecord;
+  journal?: JournalEntry[];
+  /** the execution is committed claimed by this process until then (see Store.commitLog) */
+  leaseUntil?: string;
+}
+
+export function answer(status: number, body: unknown, headers: Record<string, string> = {}): Answer {
+  return { status, headers, body };
+}
+
+/** The log entry of a request that reached a flow, before anything is decided: the request as it came, redacted. */
+export function openRequest(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, ids: { logId?: string; replayOf?: string }): RequestState {
+  const log: LogEntry = {
+    id: ids.logId ?? ctx.newId('log'),
+    receivedAt: isoTime(req.receivedAt),
+    flowId: flow.id,
+    revision: flow.revision,
+    method: req.method,
+    path: req.path,
+    headers: redactHeaders(req.headers),
+    query: req.query,
+    body: null,
+    bodyTruncated: false,
+    outcome: 'rejected',
+    reason: null,
+    status: 0,
+    durationMs: 0,
+    executionId: null,
+    contactId: null,
+    identification: null,
+    duplicateOf: null,
+    replayOf: ids.replayOf ?? null,
+  };
+  if (req.rawBody && req.rawBody.length > 0) {
+    log.bodyTruncated = req.rawBody.length > LOG_BODY_LIMIT;
+    log.body = redactSecrets(req.rawBody.subarray(0, LOG_BODY_LIMIT).toString('utf8'), flow.secrets);
+  }
+  return { ctx, flow, req, log, notes: null };
+}
+
+/**
+ * Records the request's outcome with its execution, if any, and returns what the caller gets: the one way from an
+ * answer to a commit. The log row and the execution are committed together: for an accepted async request that
+ * commit is the job. When it fails, the caller is told to try again (and gets another answer than `reply`).
+ */
+export async function commitAnswer(state: RequestState, reply: Answer, outcome: LogOutcome, reason: string | null, job?: CommittedJob): Promise<Answer> {
+  const { ctx, flow, req, log } = state;
+  Object.assign(log, { outcome, reason: reason ?? state.notes, status: reply.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
+  try {
+    await ctx.store.commitLog(log, job?.execution, job?.journal, job?.leaseUntil);
+  } catch {
+    ctx.metrics.request(flow.id, 503);
+    return answer(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
+  }
+  ctx.metrics.request(flow.id, reply.status);
+  return reply;
+}
+
+/** A request turned away before any of its flow's work: the caller gets `publicError`, the log the whole reason. */
+export function rejectRequest(state: RequestState, status: number, reason: string, headers: Record<string, string> = {}, publicError = reason): Promise<Answer> {
+  return commitAnswer(state, answer(status, { error: publicError }, headers), 'rejected', reason);
+}
+
+/** A request its flow could not take in (storage of its contact or message failed): the sender should retry. */
+export function failRequest(state: RequestState, status: number, publicError: string, reason: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return commitAnswer(state, answer(status, { error: publicError }, headers), 'failed', reason);
+}

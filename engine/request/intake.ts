@@ -1,0 +1,116 @@
+import type { Answer, Scope } from '../common/scope.ts';
+import type { ExecutionInput, ExecutionRecord } from '../store/types.ts';
+import type { ParsedBody } from './incoming.ts';
+import { answer, commitAnswer, failRequest, rejectRequest, type RequestState } from './commit.ts';
+import { evaluateParams, executionBindings, requestVars, scopeOf } from '../execution/scope.ts';
+import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
+import { variablesEvent } from '../events/producers.ts';
+import { messageEvent } from '../messages/events.ts';
+import { recordInbound } from '../messages/inbound.ts';
+
+/** What the flow read from a request: its future execution's id, input and scope. */
+export interface Intake {
+  executionId: string;
+  input: ExecutionInput;
+  scope: Scope;
+  bindings: Record<string, unknown>;
+  /** the request's dedupe key, when the flow dedupes and this is not a replay */
+  dedupeKey?: string;
+  /** contact fields this request changed: field -> new value (for the inbound message's event) */
+  changed: Record<string, unknown>;
+}
+
+/** Variables, params and the dedupe key: the flow reads the request. A failure here is the flow's, logged as failed. */
+export async function readRequest(state: RequestState, parsed: Extract<ParsedBody, { ok: true }>, trusted: boolean): Promise<{ ok: true; intake: Intake } | { ok: false; answer: Promise<Answer> }> {
+  const { ctx, flow, req, log } = state;
+  const executionId = ctx.newId('ex');
+  const request = { method: req.method, path: req.path, headers: req.headers as Record<string, unknown>, query: req.query, body: parsed.body, ip: req.ip, receivedAt: log.receivedAt };
+  const input: ExecutionInput = { request, vars: requestVars(req.query, parsed.body), contactId: null };
+  const intake: Intake = { executionId, input, scope: scopeOf(input, null), bindings: executionBindings(executionId, flow), changed: {} };
+  try {
+    await evaluateParams(flow, intake.scope, intake.bindings);
+    if (flow.dedupe && !trusted) intake.dedupeKey = keyText(await flow.dedupe.key.evaluate(intake.scope, intake.bindings));
+  } catch (err) {
+    return { ok: false, answer: commitAnswer(state, answer(500, { error: 'the flow could not read this request' }), 'failed', `params: ${(err as Error).message}`) };
+  }
+  return { ok: true, intake };
+}
+
+function keyText(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Who the request is about (identify:) and what it says of them (map:). Undefined: go on; else the answer. */
+export async function takeContact(state: RequestState, intake: Intake): Promise<Answer | undefined> {
+  const { ctx, flow, log } = state;
+  if (!flow.identify) return undefined;
+  const { scope, bindings } = intake;
+  try {
+    const who = await identifyContact(flow, scope, bindings, ctx);
+    if (!who.ok) {
+      log.identification = 'rejected';
+      return rejectRequest(state, 422, who.reason);
+    }
+    log.identification = who.how;
+    if (!who.contact) return undefined;
+    const mapped = flow.map.length > 0 ? await mapFields(flow, who.contact, scope, bindings, ctx, log.id) : undefined;
+    if (mapped?.problems.length) state.notes = mapped.problems.join('; ');
+    if (mapped?.changes.length) {
+      const event = variablesEvent(flow.id, who.contact.id, mapped.changes, { executionId: intake.executionId, logId: log.id });
+      intake.changed = event.type === 'variables' ? event.variables : {};
+      void ctx.events.emit(event);
+    }
+    scope.contact = contactView(mapped?.contact ?? who.contact);
+    log.contactId = who.contact.id;
+    return undefined;
+  } catch (err) {
+    return failRequest(state, 503, 'the contact could not be stored; try again', `contacts: ${(err as Error).message}`, { 'retry-after': '1' });
+  }
+}
+
+/** A message from the contact (trigger.inbound): stored, and its sender is the contact when the flow has no identify:. */
+export async function takeInbound(state: RequestState, intake: Intake): Promise<Answer | undefined> {
+  const { ctx, flow, log } = state;
+  if (!flow.inbound) return undefined;
+  const { scope, bindings } = intake;
+  try {
+    const inbound = await recordInbound(ctx, flow, scope, bindings, log.id);
+    // a message event for a new message only (a redelivered webhook finds the message its first copy stored)
+    if (inbound && inbound.message.logId === log.id) {
+      const from = scope.contact ?? (inbound.contact && contactView(inbound.contact));
+      void ctx.events.emit(messageEvent(inbound.message, from, intake.changed, intake.executionId));
+    }
+    if (inbound?.contact && !scope.contact) {
+      scope.contact = contactView(inbound.contact);
+      log.contactId = inbound.contact.id;
+      log.identification = inbound.how;
+    }
+    return undefined;
+  } catch (err) {
+    return failRequest(state, 503, 'the message could not be stored; try again', `inbound message: ${(err as Error).message}`, { 'retry-after': '1' });
+  }
+}
+
+/** The execution the request becomes, queued; the request path decides how it runs. */
+export function newExecution(state: RequestState, intake: Intake): ExecutionRecord {
+  const { flow, log } = state;
+  const { input, scope } = intake;
+  input.vars = { ...scope.vars };
+  input.contactId = scope.contact?.id ?? null;
+  log.executionId = intake.executionId;
+  return {
+    id: intake.executionId,
+    flowId: flow.id,
+    revision: flow.revision,
+    logId: log.id,
+    mode: flow.mode,
+    status: 'queued',
+    input,
+    attempts: 0,
+    createdAt: log.receivedAt,
+    startedAt: null,
+    finishedAt: null,
+    error: null,
+  };
+}

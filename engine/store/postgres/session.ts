@@ -1,0 +1,49 @@
+import type pg from 'pg';
+import { AsyncBatcher } from './batcher.ts';
+
+/**
+ * What the Postgres store's parts (log.ts, dedupe.ts, contacts.ts, messages.ts, events.ts) share: the pool, the clock,
+ * and the group commit that the log's and the events' writes join (commit.ts).
+ */
+
+/**
+ * One group-committed write, already turned into column values (so a value that cannot be stored fails its caller):
+ * a request's log row (with its execution and journal), a later change to an execution or a log row, an event with
+ * its deliveries, or an event delivery's attempt.
+ */
+export type PendingLogWrite =
+  | { kind: 'request'; log: unknown[]; execution?: unknown[]; journal: unknown[][] }
+  | { kind: 'journal'; entry: unknown[] }
+  | { kind: 'finish'; id: string; finish: unknown[] }
+  | { kind: 'outcome'; id: string; outcome: unknown[] };
+export type PendingEventWrite =
+  | { kind: 'event'; event: unknown[]; deliveries: unknown[][] }
+  | { kind: 'attempt'; attempt: unknown[]; delivery: unknown[] };
+export type PendingWrite = PendingLogWrite | PendingEventWrite;
+
+/** the sweeps delete in slices, so that a large backlog never holds many row locks in one transaction */
+export const SWEEP_SLICE = 1_000;
+
+export class PostgresSession {
+  readonly batch: AsyncBatcher<PendingWrite>;
+  closed = false;
+
+  /** `commit` writes a batch in one transaction, or throws having committed none of it */
+  constructor(
+    readonly pool: pg.Pool,
+    readonly now: () => Date,
+    commit: (items: PendingWrite[]) => Promise<void>,
+  ) {
+    this.batch = new AsyncBatcher(commit);
+  }
+
+  /** Before any other read or write: wait for what is queued, so operations apply in the order they were called. */
+  settle(): Promise<void> {
+    this.ensureOpen();
+    return this.batch.flush();
+  }
+
+  ensureOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+}

@@ -1,0 +1,202 @@
+import type {
+  ClaimedEventDelivery, Contact, EventAttempt, EventAttemptOutcome, EventBreakerRecord, EventDelivery, EventDeliveryStatus, EventHealthRow,
+  ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
+} from './types.ts';
+
+/**
+ * Rows as both backends read them back (snake_case columns; JSON as text, which the Postgres store asks its driver
+ * for) into records, and the one form every stored time takes. What differs between the backends is read here too:
+ * a time is text in SQLite and a Date from Postgres's timestamptz, a flag is 0/1 or a boolean, an id from a bigint
+ * column a string or a number.
+ */
+export type Row = Record<string, unknown>;
+
+/** One canonical ISO form, so that text order is time order in every comparison the store makes. */
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** A time handed to the store, in its stored form (what Date#toISOString writes); `field` names it in the error. */
+export function iso(value: string, field: string): string {
+  if (CANONICAL_TIME.test(value)) return value; // already what toISOString() writes: the common case, no parse
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new Error(`${field} is not a valid time: ${JSON.stringify(value)}`);
+  return time.toISOString();
+}
+
+/** a stored time: SQLite's text as stored, Postgres's Date (millisecond precision: what was stored) in that form */
+function time(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : (value as string);
+}
+
+function timeOrNull(value: unknown): string | null {
+  return value === null ? null : time(value);
+}
+
+function flag(value: unknown): boolean {
+  return value === true || value === 1;
+}
+
+/** JSON text, where SQL NULL reads as JSON null */
+function json(value: unknown): unknown {
+  return value === null ? null : JSON.parse(value as string);
+}
+
+export function toLog(row: Row): LogEntry {
+  return {
+    id: row.id as string,
+    receivedAt: time(row.received_at),
+    flowId: row.flow_id as string,
+    revision: row.revision as string,
+    method: row.method as string,
+    path: row.path as string,
+    headers: JSON.parse(row.headers as string),
+    query: JSON.parse(row.query as string),
+    body: row.body as string | null,
+    bodyTruncated: flag(row.body_truncated),
+    outcome: row.outcome as LogOutcome,
+    reason: row.reason as string | null,
+    status: row.status as number,
+    durationMs: row.duration_ms as number,
+    executionId: row.execution_id as string | null,
+    contactId: row.contact_id as string | null,
+    identification: row.identification as string | null,
+    duplicateOf: row.duplicate_of as string | null,
+    replayOf: row.replay_of as string | null,
+  };
+}
+
+export function toExecution(row: Row): ExecutionRecord {
+  return {
+    id: row.id as string,
+    flowId: row.flow_id as string,
+    revision: row.revision as string,
+    logId: row.log_id as string,
+    mode: row.mode as ExecutionRecord['mode'],
+    status: row.status as ExecutionStatus,
+    input: JSON.parse(row.input as string),
+    attempts: row.attempts as number,
+    createdAt: time(row.created_at),
+    startedAt: timeOrNull(row.started_at),
+    finishedAt: timeOrNull(row.finished_at),
+    error: row.error as string | null,
+  };
+}
+
+export function toJournal(row: Row): JournalEntry {
+  return {
+    executionId: row.execution_id as string,
+    seq: row.seq as number,
+    stepId: row.step_id as string,
+    kind: row.kind as string,
+    // SQL NULL stands for `undefined` (JSON has no such value); a JSON null is stored as JSON null
+    result: row.result === null ? undefined : JSON.parse(row.result as string),
+    vars: json(row.vars) as JournalEntry['vars'],
+    stop: flag(row.stop),
+    startedAt: time(row.started_at),
+    finishedAt: time(row.finished_at),
+    durationMs: row.duration_ms as number,
+  };
+}
+
+export function toContact(row: Row): Contact {
+  return {
+    id: row.id as string,
+    phone: row.phone as string | null,
+    email: row.email as string | null,
+    fields: JSON.parse(row.fields as string),
+    createdAt: time(row.created_at),
+    updatedAt: time(row.updated_at),
+  };
+}
+
+export function toFieldChange(row: Row): FieldChange {
+  return {
+    contactId: row.contact_id as string,
+    field: row.field as string,
+    oldValue: json(row.old_value),
+    newValue: json(row.new_value),
+    changedAt: time(row.changed_at),
+    logId: row.log_id as string | null,
+  };
+}
+
+export function toMessage(row: Row): Message {
+  return {
+    id: row.id as string,
+    direction: row.direction as Message['direction'],
+    channel: row.channel as string,
+    driver: row.driver as string | null,
+    contactId: row.contact_id as string | null,
+    to: row.to_address as string | null,
+    from: row.from_address as string | null,
+    content: JSON.parse(row.content as string),
+    providerId: row.provider_id as string | null,
+    status: row.status as string,
+    error: row.error as string | null,
+    attempts: row.attempts as number,
+    flowId: row.flow_id as string | null,
+    executionId: row.execution_id as string | null,
+    stepId: row.step_id as string | null,
+    logId: row.log_id as string | null,
+    createdAt: time(row.created_at),
+    updatedAt: time(row.updated_at),
+  };
+}
+
+export function toStatusChange(row: Row): MessageStatusChange {
+  return { messageId: row.message_id as string, status: row.status as string, at: time(row.at), source: row.source as string, error: row.error as string | null };
+}
+
+export function toDelivery(row: Row): EventDelivery {
+  return {
+    id: Number(row.id),
+    subscriptionId: row.subscription_id as string,
+    eventId: row.event_id as string,
+    eventType: row.event_type as string,
+    status: row.status as EventDeliveryStatus,
+    attempts: row.attempts as number,
+    nextAt: time(row.next_at),
+    createdAt: time(row.created_at),
+    lastAttemptAt: timeOrNull(row.last_attempt_at),
+    lastStatus: row.last_status as number | null,
+    lastError: row.last_error as string | null,
+    finishedAt: timeOrNull(row.finished_at),
+    replays: row.replays as number,
+  };
+}
+
+export function toClaimed(row: Row): ClaimedEventDelivery {
+  return { ...toDelivery(row), payload: row.payload as string };
+}
+
+export function toAttempt(row: Row): EventAttempt {
+  return {
+    deliveryId: Number(row.delivery_id),
+    subscriptionId: row.subscription_id as string,
+    eventId: row.event_id as string,
+    eventType: row.event_type as string,
+    attempt: row.attempt as number,
+    at: time(row.at),
+    outcome: row.outcome as EventAttemptOutcome,
+    status: row.status as number | null,
+    durationMs: row.duration_ms as number | null,
+    error: row.error as string | null,
+    body: row.body as string | null,
+  };
+}
+
+/** a row of the health query: by minute and outcome, with the times of answered attempts */
+export function toHealthRow(row: Row): EventHealthRow {
+  return {
+    minute: row.minute as string,
+    outcome: row.outcome as EventAttemptOutcome,
+    count: row.n as number,
+    timed: row.timed as number,
+    minMs: row.min_ms as number | null,
+    maxMs: row.max_ms as number | null,
+    sumMs: (row.sum_ms as number | null) ?? 0,
+  };
+}
+
+export function toBreaker(row: Row): EventBreakerRecord {
+  return { subscriptionId: row.subscription_id as string, openedAt: time(row.opened_at), openUntil: time(row.open_until) };
+}

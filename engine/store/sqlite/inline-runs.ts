@@ -1,0 +1,68 @@
+import { iso, type Row } from '../rows.ts';
+import type { ExecutionRecord, JournalEntry, LogEntry } from '../types.ts';
+
+/**
+ * Executions kept inside another row, so that the hot paths write one row instead of several: a sync run that ended
+ * before its answer goes in its request's log row (with its journal), and the last journal entries of an execution go
+ * in its row with the finish.
+ */
+
+/** A journal entry as kept in its execution's row (JSON leaves `result: undefined` out, which reads back the same). */
+export type InlineEntry = Omit<JournalEntry, 'executionId'>;
+/** A finished sync run with its journal, as read back from its log row. */
+export type EmbeddedExecution = ExecutionRecord & { journal: InlineEntry[] };
+
+/** An execution's times in the stored form */
+export function times(e: ExecutionRecord): Pick<ExecutionRecord, 'createdAt' | 'startedAt' | 'finishedAt'> {
+  return {
+    createdAt: iso(e.createdAt, 'createdAt'),
+    startedAt: e.startedAt === null ? null : iso(e.startedAt, 'startedAt'),
+    finishedAt: e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'),
+  };
+}
+
+export function inlineEntry({ executionId: _, ...entry }: JournalEntry): InlineEntry {
+  return { ...entry, startedAt: iso(entry.startedAt, 'startedAt'), finishedAt: iso(entry.finishedAt, 'finishedAt') };
+}
+
+/**
+ * Whether an execution can be kept in this log row: the row names it, and the fields they share are equal, so that the
+ * row stores them once (see embedRun). Otherwise the execution gets its own row.
+ */
+export function isLogOf(log: LogEntry, e: ExecutionRecord): boolean {
+  const { request } = e.input;
+  return log.executionId === e.id && e.logId === log.id && e.flowId === log.flowId && e.revision === log.revision &&
+    e.createdAt === log.receivedAt && request.receivedAt === log.receivedAt && request.method === log.method &&
+    request.path === log.path && JSON.stringify(request.query) === JSON.stringify(log.query);
+}
+
+/**
+ * A finished run as its log row keeps it: only what the row does not already hold (isLogOf), so a sync request writes
+ * and serialises its id, flow, times and request once. readEmbeddedRun puts the row's fields back. Rows written before
+ * this, with every field, read back the same.
+ */
+export function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
+  const { request, vars, contactId } = e.input;
+  const { startedAt, finishedAt } = times(e);
+  return {
+    mode: e.mode, status: e.status, attempts: e.attempts, startedAt, finishedAt, error: e.error,
+    input: { request: { headers: request.headers, body: request.body, ip: request.ip }, vars, contactId },
+    journal: journal.map(inlineEntry),
+  };
+}
+
+export function readEmbeddedRun(row: Row): EmbeddedExecution {
+  const run = JSON.parse(row.execution as string) as ReturnType<typeof embedRun>;
+  const { request, vars, contactId } = run.input;
+  const receivedAt = row.received_at as string;
+  return {
+    id: row.execution_id as string, flowId: row.flow_id as string, revision: row.revision as string, logId: row.id as string,
+    mode: run.mode, status: run.status,
+    input: {
+      request: { method: row.method as string, path: row.path as string, headers: request.headers, query: JSON.parse(row.query as string), body: request.body, ip: request.ip, receivedAt },
+      vars, contactId,
+    },
+    attempts: run.attempts, createdAt: receivedAt, startedAt: run.startedAt, finishedAt: run.finishedAt, error: run.error,
+    journal: run.journal,
+  };
+}

@@ -1,0 +1,84 @@
+import type Database from 'better-sqlite3';
+import type { Row } from '../rows.ts';
+import { Batcher } from './batcher.ts';
+
+/**
+ * What the SQLite store's parts (log.ts, dedupe.ts, contacts.ts, messages.ts, events.ts) share: the connection, the
+ * clock, and the group commit that the log's and the events' writes join.
+ */
+
+export type Statement = Database.Statement<unknown[], Row>;
+
+/**
+ * One group-committed write: a request's log row (with its execution and journal when it has them), a later change
+ * to an execution or a log row, an event with its deliveries, or an event delivery's attempt. All go through one
+ * queue, in order, so each lands in the next shared transaction. Rows are serialised before they are queued, so a
+ * value that cannot be stored fails its own caller and not the whole batch.
+ */
+export type PendingLogWrite =
+  | { kind: 'request'; log: unknown[]; execution?: unknown[]; journal: Row[] }
+  | { kind: 'journal'; entry: Row }
+  | { kind: 'finish'; finish: Row }
+  | { kind: 'outcome'; outcome: Row };
+export type PendingEventWrite =
+  | { kind: 'event'; event: Row; deliveries: Row[] }
+  | { kind: 'attempt'; attempt: Row; delivery: Row };
+export type PendingWrite = PendingLogWrite | PendingEventWrite;
+
+/** how long a write waits for another process's write transaction before failing with SQLITE_BUSY */
+export const BUSY_TIMEOUT_MS = 5_000;
+/** the sweeps delete in slices, yielding between them, so a large backlog does not stall requests or other writers */
+export const SWEEP_SLICE = 1_000;
+
+/** The connection's settings, before the migrations run. */
+export function configure(db: Database.Database): void {
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma('journal_mode = WAL'); // readers never block the writer; ':memory:' stays 'memory'
+  // NORMAL in WAL mode: a commit is in the OS once the transaction returns, so it survives a killed process; only
+  // a power loss or OS crash can lose the last commits before a checkpoint. This trade is documented for operators.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+}
+
+export class SqliteSession {
+  readonly batch: Batcher<PendingWrite>;
+  closed = false;
+  /** the WAL upkeep's (wal.ts): before a batch's transaction, and after it committed */
+  beforeCommit: (() => void) | undefined;
+  afterCommit: (() => void) | undefined;
+  private readonly filtered = new Map<string, Statement>();
+
+  /** `commit` writes a batch in one transaction, or throws having rolled it back */
+  constructor(
+    readonly db: Database.Database,
+    readonly now: () => Date,
+    commit: (items: PendingWrite[]) => void,
+  ) {
+    this.batch = new Batcher((items) => {
+      this.beforeCommit?.();
+      commit(items);
+      this.afterCommit?.();
+    });
+  }
+
+  /** Before any other read or write: commit what is queued, so operations apply in the order they were called. */
+  settle(): void {
+    this.ensureOpen();
+    this.batch.flush();
+  }
+
+  ensureOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+
+  /** a listing's statement, whose text depends on the filters it was given: prepared once per text */
+  filteredStatement(sql: string): Statement {
+    let statement = this.filtered.get(sql);
+    if (!statement) this.filtered.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+}
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
