@@ -7,38 +7,50 @@
  * (bench/paced.ts) besides autocannon's bursty overallRate. Then the targets' ratios again, interleaved: the bare
  * server and the engine's two flows up together and loaded in turn, each engine slice compared with the bare slice of
  * its own round; and the latency at 1,000 req/s the same way, the floor among them, pooled over the rounds. Prints
- * three tables; see bench/README.md "Requests: npm run bench".
+ * three tables; see bench/README.md "Requests: npm run bench". Then the real-payload rows (bench/real-payloads.ts): a
+ * GitHub push, a Stripe event and a 64 KB body through the engine's sync and async flows against the bare server, with
+ * the bytes each request stores; a fourth table.
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS and BENCH_SLICE_SECONDS (the
  * interleaved ratios: default 8 rounds of 3 s per server), BENCH_PACED_ROUNDS and BENCH_PACED_SECONDS (the interleaved
  * latency: default 5 rounds of 5 s per server), BENCH_ONLY (comma-separated row numbers,
  * e.g. "1,2": the bare row is always run, as the ratios need it), BENCH_PROFILE=<dir> (run every server with
  * `node --cpu-prof`, profiles in <dir>/<server>/, one per thread: the main thread's is the biggest file; summarise it
- * with `node --import tsx bench/profile-summary.ts <file>`).
+ * with `node --import tsx bench/profile-summary.ts <file>`), BENCH_PAYLOADS (comma-separated, default
+ * "small,push,stripe,64k": "small" is the three tables above, the others the real-payload rows; BENCH_ONLY=2 or 3
+ * keeps their sync or async rows only), BENCH_PAYLOAD_ROUNDS (default half of BENCH_ROUNDS, rounded up: 4),
+ * BENCH_PAYLOAD_PACED_ROUNDS (default 2, at most BENCH_PACED_ROUNDS; BENCH_SLICE_SECONDS and BENCH_PACED_SECONDS apply
+ * to them too), BENCH_STORAGE (sqlite, the default, or postgres: an embedded Postgres for every engine row).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir, copyFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import { SYNC_FLOW, ASYNC_FLOW, PAYLOAD, SMALL_PAYLOAD } from './flows.ts';
-import { openStore } from '../engine/store/open.ts';
-import { quantile, SLOW_MS, type PacedResult } from './paced.ts';
+import { SLOW_MS, type PacedResult } from './paced.ts';
+import { CONNECTIONS, DURATION, core0, cpuMs, load as loadBody, median, node, pacedInOwnProcess as pacedBody, peakMemoryMb, percent, pinned, pooledLatency, post, quiet, root, spread, stop, verdict, waitReady as waitReadyBody } from './harness.ts';
+import { committedRequests, openBenchStorage } from './storage.ts';
+import { printRealPayloads, printRealPayloadTargets, realPayloadRows, type Mode } from './real-payloads.ts';
+import type { PayloadKey } from './payloads.ts';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
-const PROFILE = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SLICE_SECONDS = Number(process.env.BENCH_SLICE_SECONDS ?? 3);
 const PACED_ROUNDS = Number(process.env.BENCH_PACED_ROUNDS ?? 5);
 const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 5);
-const root = fileURLToPath(new URL('../', import.meta.url));
-// the machine's cores, not this process's affinity (the load generator itself may be pinned)
-const pinned = cpus().length >= 2;
+const PAYLOAD_ROUNDS = Number(process.env.BENCH_PAYLOAD_ROUNDS ?? Math.ceil(ROUNDS / 2));
+const PAYLOAD_PACED_ROUNDS = Number(process.env.BENCH_PAYLOAD_PACED_ROUNDS ?? Math.min(2, PACED_ROUNDS));
+const PAYLOADS = (process.env.BENCH_PAYLOADS ?? 'small,push,stripe,64k').split(',').map((p) => p.trim());
+const unknownPayload = PAYLOADS.find((p) => !['small', 'push', 'stripe', '64k'].includes(p));
+if (unknownPayload !== undefined) throw new Error(`BENCH_PAYLOADS: unknown payload "${unknownPayload}" (expected small, push, stripe, 64k)`);
+const storage = await openBenchStorage();
+// the small-payload rows' own body everywhere below
+const load = (url: string, extra: Partial<autocannon.Options> = {}) => loadBody(url, PAYLOAD, extra);
+const waitReady = (url: string, server: ChildProcess) => waitReadyBody(url, server, PAYLOAD);
+const pacedInOwnProcess = (url: string, rate: number, seconds: number) => pacedBody(url, PAYLOAD, rate, seconds);
 
 interface Target {
   name: string;
@@ -52,31 +64,19 @@ interface Target {
   committed?(dir: string): Promise<number>;
 }
 
-function node(args: string[], env: Record<string, string> = {}, profileName?: string): ChildProcess {
-  // one folder per server: every thread writes a profile (tsx's loader runs in its own), the main thread's is the biggest
-  const profile = PROFILE && profileName ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE, profileName)] : [];
-  const command = pinned ? 'taskset' : process.execPath;
-  const argv = pinned ? ['-c', '0', process.execPath, ...profile, ...args] : [...profile, ...args];
-  const child = spawn(command, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout!.resume(); // drain: a full pipe would block a server that logs
-  return child;
-}
+/** the server's CPU time so far, with the database server's for an engine on Postgres (its own processes) */
+const targetCpu = (target: Target, pid: number) => cpuMs(pid) + (target.committed ? storage.cpuMs() : 0);
 
 const engine = (mode: 'sync' | 'async'): Target => ({
   name: `engine, ${mode} flow, webhook log on`,
   path: `/hooks/bench-${mode}`,
   sameAnswer: mode === 'sync',
   async start(port, dir) {
+    await writeFile(join(dir, 'hooks.config.yaml'), `storage: { url: "${await storage.urlFor(dir)}" }\n`);
     return node([join(root, 'engine/cli/hooks.mjs'), 'serve', '--config', join(dir, 'hooks.config.yaml'), '--port', String(port), '--host', '127.0.0.1'], {}, `engine-${mode}`);
   },
   async committed(dir) {
-    const store = await openStore(`sqlite://${join(dir, 'data/hooks.db')}`);
-    try {
-      const entries = await store.listLogs({ flowId: `bench-${mode}`, limit: 10_000_000 });
-      return entries.filter((e) => e.status < 300).length;
-    } finally {
-      await store.close();
-    }
+    return committedRequests(await storage.urlFor(dir), `bench-${mode}`);
   },
 });
 
@@ -100,84 +100,7 @@ const ALL: Target[] = [
   nodeRed,
   { name: 'node:http answering a constant (the floor: no framework, no work)', path: '/floor', start: async (port) => node(['--import', 'tsx', join(root, 'bench/servers/floor.ts')], { PORT: String(port) }, 'floor') },
 ];
-const TARGETS = ALL.filter((_, i) => !ONLY || i === 0 || ONLY.has(i + 1));
-
-async function post(url: string, body: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON: kept as text, and the comparison shows it
-  }
-  return { status: res.status, body: parsed };
-}
-
-/** ready when the benchmark route itself answers 2xx (Node-RED listens before its flows are started) */
-async function waitReady(url: string, server: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (server.exitCode !== null) throw new Error(`${url}: the server exited (${server.exitCode}) before answering`);
-    const ok = await post(url, PAYLOAD).then((r) => r.status < 300, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not start`);
-}
-
-function peakMemoryMb(pid: number): number {
-  // the server is the child of taskset (exec replaces it, same pid) or the node process itself
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-/** CPU time the server has used so far, in ms (all threads: user + system), from /proc/<pid>/stat */
-const TICK_MS = 10; // Linux reports these in USER_HZ, 100 per second
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime: fields 14 and 15 of stat
-}
-
-/**
- * Core 0's time so far, in ms, from /proc/stat. `busy`: every process on it (with the server's own, what else ran
- * there); `stolen`: the time the hypervisor ran something else while core 0 had work (this machine is a VM).
- */
-function core0(): { busy: number; stolen: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu0 '))!;
-  const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
-  return { busy: (user + nice + system + irq + softirq + steal) * TICK_MS, stolen: steal * TICK_MS };
-}
-
-/** waits until the server stops working (under 5% of a core over 300 ms), at most 30 s */
-async function quiet(pid: number): Promise<void> {
-  for (let i = 0, last = cpuMs(pid); i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 300));
-    const now = cpuMs(pid);
-    if (now - last < 15) return;
-    last = now;
-  }
-}
-
-async function load(url: string, extra: Partial<autocannon.Options> = {}): Promise<autocannon.Result> {
-  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body: PAYLOAD, connections: CONNECTIONS, duration: DURATION, ...extra });
-}
-
-/**
- * bench/paced.ts in a fresh process on the load generator's core (see there why not in this one). This process shares
- * that core: autocannon grew its heap to 80–120 MB, and once the load stops V8's memory reducer shrinks it with a major
- * GC (`--trace-gc`: "Mark-Compact (reduce) 119.5 -> 16.5 MB", 50 ms of marking) that would land inside the paced run
- * and be charged to the server. So the heap is collected first (`npm run bench` passes `--expose-gc`).
- */
-async function pacedInOwnProcess(url: string, rate: number, seconds: number): Promise<PacedResult> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const script = [...(pinned ? ['-c', '1', process.execPath] : []), '--import', 'tsx', join(root, 'bench/paced.ts'), url, PAYLOAD, String(rate), String(seconds)];
-  const child = spawn(pinned ? 'taskset' : process.execPath, script, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (chunk) => (out += chunk));
-  const code = await new Promise((r) => child.once('exit', r));
-  if (code !== 0) throw new Error(`bench/paced.ts exited ${code}`);
-  return JSON.parse(out) as PacedResult;
-}
+const TARGETS = PAYLOADS.includes('small') ? ALL.filter((_, i) => !ONLY || i === 0 || ONLY.has(i + 1)) : [];
 
 interface Row { name: string; rps: number; cpu: number; others: number; p50: number; p99: number; p99at1k: number; paced: PacedResult; mem: number; ok: number; errors: number; committed?: number }
 const rows: Row[] = [];
@@ -190,14 +113,7 @@ async function serverDir(): Promise<string> {
   await mkdir(join(dir, 'flows'));
   await writeFile(join(dir, 'flows/sync.yaml'), SYNC_FLOW);
   await writeFile(join(dir, 'flows/async.yaml'), ASYNC_FLOW);
-  await writeFile(join(dir, 'hooks.config.yaml'), 'storage: { url: sqlite://data/hooks.db }\n');
   return dir;
-}
-
-async function stop(server: ChildProcess): Promise<void> {
-  if (server.exitCode !== null) return;
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
 }
 
 for (const target of TARGETS) {
@@ -217,13 +133,13 @@ for (const target of TARGETS) {
     }
     const warm = await load(url, { duration: 3 }); // warm-up: JIT, caches
     await quiet(server.pid!);
-    const cpuBefore = cpuMs(server.pid!);
+    const cpuBefore = targetCpu(target, server.pid!);
     const coreBefore = core0().busy;
     const wallBefore = performance.now();
     const result = await load(url);
     // the async flow's steps may still be queued when the load stops: their CPU belongs to these requests too
     await quiet(server.pid!);
-    const serverCpu = cpuMs(server.pid!) - cpuBefore;
+    const serverCpu = targetCpu(target, server.pid!) - cpuBefore;
     const cpuPerRequest = (serverCpu * 1000) / Math.max(1, result.requests.total);
     // other processes' share of core 0 meanwhile (pinned, all of the server's time is core 0's)
     const others = pinned ? Math.max(0, (core0().busy - coreBefore - serverCpu) / (performance.now() - wallBefore)) : 0;
@@ -265,11 +181,11 @@ async function interleaved(targets: Target[]): Promise<Map<Target, Slices>> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const s of round % 2 === 0 ? loaded : [...loaded].reverse()) {
         await quiet(s.server.pid!);
-        const before = cpuMs(s.server.pid!);
+        const before = targetCpu(s.target, s.server.pid!);
         const result = await load(s.url, { duration: SLICE_SECONDS });
         await quiet(s.server.pid!); // an async flow's steps still queued belong to this slice
         s.slices.rps.push(result.requests.average);
-        s.slices.cpu.push(((cpuMs(s.server.pid!) - before) * 1000) / Math.max(1, result.requests.total));
+        s.slices.cpu.push(((targetCpu(s.target, s.server.pid!) - before) * 1000) / Math.max(1, result.requests.total));
         s.slices.ok += result['2xx'];
         s.slices.errors += result.non2xx + result.errors + result.timeouts;
       }
@@ -307,26 +223,22 @@ const engines = TARGETS.filter((t) => t.committed);
 const floor = TARGETS.find((t) => t.path === '/floor');
 const slices = engines.length > 0 && ROUNDS > 0 ? await interleaved([bare, ...engines, ...(floor ? [floor] : [])]) : new Map<Target, Slices>();
 
-const ceiling = rows[0].rps;
-const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const red = rows.find((r) => r.name === nodeRed.name)?.rps;
-console.log(`\n${DURATION}s per run, ${CONNECTIONS} connections, ${pinned ? 'server on core 0, load on core 1' : 'unpinned (one core)'}; node ${process.version}; load average ${loadAverage} at the end.
+if (rows.length > 0) {
+  const ceiling = rows[0].rps;
+  const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const red = rows.find((r) => r.name === nodeRed.name)?.rps;
+  console.log(`\n${DURATION}s per run, ${CONNECTIONS} connections, ${pinned ? 'server on core 0, load on core 1' : 'unpinned (one core)'}; node ${process.version}; load average ${loadAverage} at the end.
 "Other work on core 0": the share of the server's core that other processes took during the measured run; above a few
 percent, requests/s and latency understate the server and CPU per request is the steadier comparison.\n`);
-console.log('| server | requests/s | p50 ms | p99 ms | 1,000 req/s paced: p50 / p99 / max ms | p99 ms, autocannon overallRate 1,000 (bursts) | vs bare | vs Node-RED | server CPU µs/request | other work on core 0 | peak RSS MB | 2xx answered / committed |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
-for (const r of rows) {
-  const committed = r.committed === undefined ? 'n/a (no log)' : `${r.ok} / ${r.committed}${r.committed >= r.ok ? '' : ' LOST'}`;
-  const vsRed = red ? `${(r.rps / red).toFixed(1)}x` : '–';
-  console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.paced.p50} / ${r.paced.p99} / ${r.paced.max} | ${r.p99at1k} | ${Math.round((r.rps / ceiling) * 100)}% | ${vsRed} | ${Math.round(r.cpu)} | ${pinned ? `${Math.round(r.others * 100)}%` : '–'} | ${Math.round(r.mem)} | ${committed}${r.errors ? `, ${r.errors} errors/non-2xx` : ''} |`);
+  console.log('| server | requests/s | p50 ms | p99 ms | 1,000 req/s paced: p50 / p99 / max ms | p99 ms, autocannon overallRate 1,000 (bursts) | vs bare | vs Node-RED | server CPU µs/request | other work on core 0 | peak RSS MB | 2xx answered / committed |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of rows) {
+    const committed = r.committed === undefined ? 'n/a (no log)' : `${r.ok} / ${r.committed}${r.committed >= r.ok ? '' : ' LOST'}`;
+    const vsRed = red ? `${(r.rps / red).toFixed(1)}x` : '–';
+    console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.paced.p50} / ${r.paced.p99} / ${r.paced.max} | ${r.p99at1k} | ${Math.round((r.rps / ceiling) * 100)}% | ${vsRed} | ${Math.round(r.cpu)} | ${pinned ? `${Math.round(r.others * 100)}%` : '–'} | ${Math.round(r.mem)} | ${committed}${r.errors ? `, ${r.errors} errors/non-2xx` : ''} |`);
+  }
+  console.log('');
 }
-console.log('');
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const percent = (value: number) => `${Math.round(value * 100)}%`;
 /** per round: the engine's figure over the bare server's (requests/s), or the bare server's over the engine's (CPU) */
 const shares = (t: Target) => {
   const own = slices.get(t)!;
@@ -334,13 +246,9 @@ const shares = (t: Target) => {
   return { byRate: own.rps.map((r, i) => r / reference.rps[i]), byCpu: own.cpu.map((c, i) => reference.cpu[i] / c) };
 };
 /** p50, p99 and max of every paced request of every round */
-const pooled = (own: Slices) => {
-  const sorted = [...own.latencies].sort((a, b) => a - b);
-  return [quantile(sorted, 0.5), quantile(sorted, 0.99), sorted[sorted.length - 1]];
-};
+const pooled = (own: Slices) => pooledLatency(own.latencies);
 /** the server's own slow answers (no stolen time around them) as a share of all its paced answers */
 const unstolenShare = (own: Slices) => `${((own.slow.unstolen / Math.max(1, own.latencies.length)) * 100).toFixed(2)}%`;
-const spread = (values: number[]) => `${percent(median(values))} (${percent(Math.min(...values))}–${percent(Math.max(...values))})`;
 if (slices.size > 0) {
   console.log(`Interleaved: the servers up together, loaded in turn ${SLICE_SECONDS}s each, ${ROUNDS} rounds; each engine slice against the bare slice of its round. Median (lowest–highest round).\n`);
   console.log('| server | requests/s | share of bare, by requests/s | CPU µs/request | share of bare, by CPU per request | 2xx answered / committed |');
@@ -361,7 +269,6 @@ if (slices.size > 0) {
   }
 }
 // the issue's targets, judged on the interleaved medians; met or not only when both measures agree
-const verdict = (byRate: boolean, byCpu: boolean) => (byRate && byCpu ? 'met' : !byRate && !byCpu ? 'NOT met' : 'unclear (the two measures disagree: the machine is busy, run again)');
 const target = (t: Target | undefined, least: number, label: string) => {
   if (!t || !slices.has(t)) return;
   const own = slices.get(t)!;
@@ -387,11 +294,29 @@ for (const t of engines) {
   const how = p99 === undefined ? `${own} ms` : `${p99} ms over ${PACED_ROUNDS} interleaved rounds pooled${floorP99}; ${own} ms in its own run above${unstolen}`;
   console.log(`Target p99 < 10 ms at 1,000 req/s (paced), ${t.name}: ${(p99 ?? own) < 10 ? 'met' : 'NOT met'} (${how})`);
 }
-console.log('');
+if (TARGETS.length > 0) console.log('');
 if (differences.length === 0 && TARGETS.some((t) => t.sameAnswer)) {
   const compared = TARGETS.filter((t) => t.sameAnswer).map((t) => `"${t.name}"`);
   console.log(`Same answers: ${compared.join(' and ')} answered both payloads (total > 100 and total ≤ 100) exactly as the bare server did (status and JSON body).`);
 } else if (differences.length > 0) {
   for (const d of differences) console.log(`ANSWER DIFFERS: ${d}`);
   process.exitCode = 1;
+}
+
+// the real-payload rows: BENCH_ONLY's row numbers 2 and 3 (the engine's sync and async flows) choose their modes too
+const payloadKeys = PAYLOADS.filter((p): p is PayloadKey => p !== 'small');
+const modes = (['sync', 'async'] as Mode[]).filter((_, i) => !ONLY || ONLY.has(i + 2));
+let nextPort = port + 100;
+const options = { keys: payloadKeys, modes, rounds: PAYLOAD_ROUNDS, sliceSeconds: SLICE_SECONDS, pacedRounds: PAYLOAD_PACED_ROUNDS, pacedSeconds: PACED_SECONDS, storage, nextPort: () => ++nextPort };
+try {
+  if (payloadKeys.length > 0 && modes.length > 0) {
+    const real = await realPayloadRows(options);
+    printRealPayloads(real.rows, options);
+    printRealPayloadTargets(real.rows);
+    if (real.differences.length === 0) console.log(`Same answers: the engine's real-payload flows answered every payload exactly as the bare server's routes did (status and JSON body).`);
+    for (const d of real.differences) console.log(`ANSWER DIFFERS: ${d}`);
+    if (real.differences.length > 0) process.exitCode = 1;
+  }
+} finally {
+  await storage.close();
 }

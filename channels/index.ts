@@ -29,7 +29,7 @@ export {
   type StatusReport,
 } from './types.ts';
 export { parsePhone, type PhoneCheck } from './phone.ts';
-export { OutboxDriver } from './outbox.ts';
+export { OutboxDriver, outboxContent } from './outbox.ts';
 export { SmtpDriver } from './smtp.ts';
 export { TwilioSmsDriver } from './twilio-sms.ts';
 export { TwilioVoiceDriver, sayTwiml, escapeXml } from './twilio-voice.ts';

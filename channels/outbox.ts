@@ -26,11 +26,32 @@ function requireRecipient(message: OutgoingMessage): OutgoingMessage {
   return { ...message, to };
 }
 
-/** Default when the engine passes no onOutbox: one line on stdout, no message body. */
+/** How much of one field an outbox line shows: a long SMS (1,600 characters) whole, an e-mail's first screen. */
+const SHOWN_CHARS = 2_000;
+
+function quoted(value: string): string {
+  const cut = value.length > SHOWN_CHARS ? `${value.slice(0, SHOWN_CHARS)}…` : value;
+  return `${JSON.stringify(cut)}${value.length > SHOWN_CHARS ? ` (${value.length} characters)` : ''}`;
+}
+
+/**
+ * What a message says, as an outbox line shows it: `subject "…" text "…"` for an e-mail (the HTML part by its
+ * length), `text "…"` (and a media URL) for an SMS, `say "…"` or `url "…"` for a call. Newlines are escaped, so the
+ * message stays on its line.
+ */
+export function outboxContent(message: OutgoingMessage): string {
+  const parts: string[] = [];
+  for (const field of ['subject', 'text', 'say', 'url', 'mediaUrl'] as const) {
+    const value = message[field];
+    if (value !== undefined && value !== '') parts.push(`${field} ${quoted(value)}`);
+  }
+  if (message.html) parts.push(`html (${message.html.length} characters)`);
+  return parts.length > 0 ? parts.join(' ') : '(no content)';
+}
+
+/** Default when the engine passes no onOutbox: one line on stdout with what the message says. */
 function printLine(channel: string, message: OutgoingMessage): void {
-  const what = message.subject ?? message.text ?? message.say ?? message.url ?? message.mediaUrl ?? '';
-  const preview = what.length > 60 ? `${what.slice(0, 57)}...` : what;
-  console.log(`[outbox] ${channel} → ${message.to}${preview ? `: ${JSON.stringify(preview)}` : ''}`);
+  console.log(`[outbox] ${channel} → ${message.to}: ${outboxContent(message)}`);
 }
 
 export class OutboxDriver implements ChannelDriver {

@@ -195,7 +195,7 @@ describe('the admin API described by its OpenAPI document', () => {
     expect((await call('GET /api/subscriptions/{id}/health', { id: 'crm' })).body.histogram).toHaveLength(30);
     expect((await call('GET /api/subscriptions/{id}/errors', { id: 'flaky' })).body.errors).toMatchObject([{ status: 500 }]);
     expect((await call('GET /api/subscriptions/{id}/deliveries', { id: 'flaky' }, '?status=failed')).body.deliveries).toHaveLength(1);
-    expect((await call('POST /api/subscriptions/{id}/test', { id: 'crm' }, '?type=message')).body).toMatchObject({ ok: true, status: 200 });
+    expect((await call('POST /api/subscriptions/{id}/test', { id: 'crm' }, '?type=execution')).body).toMatchObject({ ok: true, status: 200 });
     expect((await call('POST /api/subscriptions/{id}/replay', { id: 'flaky' }, '?since=2000-01-01')).body).toMatchObject({ replayed: 1 });
 
     expect((await call('POST /api/logs/{id}/replay', { id: entry.id })).body).toMatchObject({ replayOf: entry.id, answer: { status: 200 } });

@@ -75,7 +75,7 @@ describe('hooks test', () => {
 
   it('passes on every example flow in flows/', async () => {
     const result = await runHooks(['test', 'flows'], { cwd: root });
-    expect(result.out.split('\n').at(-1)).toBe('10 passed, 0 failed');
+    expect(result.out.split('\n').at(-1)).toBe('14 passed, 0 failed');
     expect(result.out).not.toContain('✗');
     expect(result.code).toBe(0);
   });

@@ -169,12 +169,12 @@ describe('events from a running engine', () => {
     const dead = await engine.admin('/api/subscriptions/flaky/deliveries?status=failed');
     expect(dead.body.deliveries).toHaveLength(1);
 
-    const test = await post(engine, '/api/subscriptions/crm/test?type=message');
+    const test = await post(engine, '/api/subscriptions/crm/test?type=variables');
     expect(test.status).toBe(200);
     expect(test.body).toMatchObject({ subscription: 'crm', ok: true, status: 200, outcome: 'success', body: 'ok' });
     const sample = crm.received.at(-1)!;
     expect(sample.verified).toBe(true);
-    expect(sample.event).toMatchObject({ type: 'message', test: true, id: test.body.event.id });
+    expect(sample.event).toMatchObject({ type: 'variables', test: true, id: test.body.event.id });
     expect(validEvent(sample.event), JSON.stringify(validEvent.errors)).toBe(true);
     expect((await post(engine, '/api/subscriptions/nope/test')).status).toBe(404);
 
@@ -203,10 +203,10 @@ describe('events from a running engine', () => {
     expect(one.out).toMatch(/500\s+execution evt_\w+ attempt 1: server answered 500/);
     const json = await runHooks(['subscriptions', 'crm', '--config', config, '--format', 'json']);
     expect(JSON.parse(json.out)).toMatchObject({ id: 'crm', health: { histogram: expect.any(Array) } });
-    const sent = await runHooks(['subscriptions', 'crm', '--test', '--type', 'status', '--config', config]);
+    const sent = await runHooks(['subscriptions', 'crm', '--test', '--type', 'execution', '--config', config]);
     expect(sent.code).toBe(0);
-    expect(sent.out).toMatch(/status sample event evt_\w+ to crm: success 200/);
-    expect(crm.received.at(-1)!.event).toMatchObject({ type: 'status', test: true });
+    expect(sent.out).toMatch(/execution sample event evt_\w+ to crm: success 200/);
+    expect(crm.received.at(-1)!.event).toMatchObject({ type: 'execution', test: true });
     expect((await runHooks(['subscriptions', 'nope', '--config', config])).code).toBe(1);
     expect((await runHooks(['subscriptions', '--replay', '--config', config])).code).toBe(2);
   });

@@ -134,7 +134,7 @@ describe('hot reload: every request gets the old or the new version', () => {
     expect(flipBacks(answers, '/greet', v('v2'))).toEqual([]);
     expect(answers.some(v('v1')) && answers.some(v('v2'))).toBe(true);
     const status = await fileStatus(e, 'greet.yaml');
-    expect(status).toMatchObject({ id: 'greet', route: '/greet', revision: revision(flow('greet', 'v2')), status: 'ok', lastError: null });
+    expect(status).toMatchObject({ id: 'greet', route: '/hooks/greet', revision: revision(flow('greet', 'v2')), status: 'ok', lastError: null });
     expect(Date.parse(status.loadedAt)).toBeGreaterThan(0);
   });
 
@@ -179,7 +179,7 @@ describe('hot reload: every request gets the old or the new version', () => {
       async () => (await fileStatus(e, 'moved.yaml'))?.status === 'stale' && !(await fileStatus(e, 'greet.yaml')),
     );
     expect(unexpected(answers, { '/greet': v('v1') })).toEqual([]);
-    expect(await fileStatus(e, 'moved.yaml')).toMatchObject({ id: 'greet', route: '/greet', revision: revision(flow('greet', 'v1')), status: 'stale' });
+    expect(await fileStatus(e, 'moved.yaml')).toMatchObject({ id: 'greet', route: '/hooks/greet', revision: revision(flow('greet', 'v1')), status: 'stale' });
   });
 
   it('applies a burst of 200 changed files as a few reloads, never dropping a route', async () => {
@@ -217,7 +217,7 @@ describe('hot reload: every request gets the old or the new version', () => {
       const status = await fileStatus(e, 'greet.yaml');
       return status?.status === 'stale' && status;
     });
-    expect(stale).toMatchObject({ id: 'greet', route: '/greet', revision: revision(flow('greet', 'v1')) });
+    expect(stale).toMatchObject({ id: 'greet', route: '/hooks/greet', revision: revision(flow('greet', 'v1')) });
     expect(stale.lastError).toMatch(/greet\.yaml:\d+:\d+ /);
     expect(e.logs.some((line) => line.includes('flow not loaded') && line.includes('greet.yaml') && line.includes('stays live'))).toBe(true);
     const metrics = await (await fetch(`${e.url}/metrics`)).text();

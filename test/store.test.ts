@@ -681,6 +681,24 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       expect(await store.eventAttempts(ev3.id)).toEqual([]);
       expect(await store.sweepEvents(at(86_400_000))).toBe(0);
     });
+
+    it('held again in the same breaker opening, a delivery is postponed without a second rejection; in a new opening it counts again', async () => {
+      const { store } = await open();
+      await store.addEvent(event('ev-1'), [{ subscriptionId: 'crm', nextAt: at(0) }]);
+      await store.addEvent(event('ev-2'), [{ subscriptionId: 'crm', nextAt: at(0) }]);
+      const opened = at(500);
+      expect(await store.holdEventDeliveries('crm', at(1000), at(60_000), 'circuit breaker open', opened)).toBe(2);
+      // the probe after the cool-down failed and the breaker opened again: the same opening, held again
+      await store.addEvent(event('ev-3', 60_000), [{ subscriptionId: 'crm', nextAt: at(60_000) }]);
+      expect(await store.holdEventDeliveries('crm', at(61_000), at(120_000), 'circuit breaker open', opened)).toBe(3);
+      const rejected = async () => (await store.eventHealth('crm', at(0))).filter((r) => r.outcome === 'rejected').reduce((sum, r) => sum + r.count, 0);
+      expect(await rejected()).toBe(3); // ev-1 and ev-2 once, ev-3 once
+      const byEvent = await store.listEventDeliveries({ subscriptionId: 'crm', limit: 10 });
+      expect(byEvent.map((d) => [d.eventId, d.nextAt])).toEqual([['ev-3', at(120_000)], ['ev-2', at(120_000)], ['ev-1', at(120_000)]]);
+      // a later opening (the breaker closed in between) counts each held delivery again
+      expect(await store.holdEventDeliveries('crm', at(121_000), at(180_000), 'circuit breaker open', at(120_500))).toBe(3);
+      expect(await rejected()).toBe(6);
+    });
   });
 });
 

@@ -156,9 +156,15 @@ describe('trusting callers', () => {
     expect((await engine.request('/hooks/inbox/wrong-token', { json: {} })).status).toBe(404);
     expect((await engine.request('/hooks/inbox', { json: {} })).status).toBe(404);
     const entries = await logs('secret-url');
-    expect(entries).toHaveLength(1);
-    expect(entries[0].path).toBe('/inbox/[token]');
+    // the 404s are logged against the flow as rejected (issue #31), newest first; only the first one ran
+    expect(entries.map((e) => [e.path, e.outcome, e.status])).toEqual([
+      ['/inbox', 'rejected', 404],
+      ['/inbox/[token]', 'rejected', 404],
+      ['/inbox/[token]', 'accepted', 200],
+    ]);
+    expect(entries.filter((e) => e.executionId)).toHaveLength(1);
     expect(JSON.stringify(entries)).not.toContain(URL_TOKEN);
+    expect(JSON.stringify(entries)).not.toContain('wrong-token');
   });
 
   it('replays a logged request through the current flow as a new execution with the same input', async () => {

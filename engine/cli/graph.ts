@@ -43,7 +43,7 @@ export const graphCommand = {
 type Found = { ok: true; file: string; text: string } | { ok: false; message: string };
 
 /** An existing file path is that file; anything else is a flow id looked up in the flows folder. */
-async function findFlow(target: string, flowsDir: string): Promise<Found> {
+export async function findFlow(target: string, flowsDir: string): Promise<Found> {
   const asPath = resolve(target);
   if ((await stat(asPath).catch(() => undefined))?.isFile()) return { ok: true, file: displayPath(asPath), text: await readFile(asPath, 'utf8') };
   if (/\.ya?ml$/.test(target) || target.includes('/')) return { ok: false, message: `no such file: ${target}` };

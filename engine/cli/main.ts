@@ -9,6 +9,7 @@ import { replayCommand } from './replay.ts';
 import { planCommand } from './plan.ts';
 import { graphCommand } from './graph.ts';
 import { subscriptionsCommand } from './subscriptions.ts';
+import { urlCommand } from './url.ts';
 
 export interface CommandContext {
   args: string[];
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   plan: planCommand,
   graph: graphCommand,
   subscriptions: subscriptionsCommand,
+  url: urlCommand,
 };
 
 const USAGE = `usage: hooks <command> [--config hooks.config.yaml] [options]

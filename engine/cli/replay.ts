@@ -2,17 +2,13 @@ import type { CommandContext } from './main.ts';
 import { openStore } from '../store/open.ts';
 import { listFlowFiles } from '../flow/directory.ts';
 import { loadFlowFiles } from '../flow/loader.ts';
-import { requestFromLog } from '../request/replay.ts';
-import { handleWebhook } from '../request/handle.ts';
-import { redactUrl } from '../http/request.ts';
-import { redactSecrets } from '../common/redact.ts';
-import { createHarness } from '../testing/harness.ts';
-import { finishWork } from '../testing/run.ts';
+import type { JournalEntry, LogEntry } from '../store/types.ts';
+import { dryRunReplay, type DryRunCall } from '../testing/dry-run.ts';
 
 /**
  * `hooks replay <log id>`: asks the running engine to run a logged request again through the current version of its
  * flow (a new execution, marked as a replay). `--dry-run` instead shows here what would happen, with the flow tests'
- * machinery: nothing is sent, stored or called.
+ * machinery: nothing is sent, stored or called; http steps get the answers the original run recorded.
  */
 export const replayCommand = {
   summary: 'run a logged request again through the current flow (--dry-run: show what would happen; --url of the engine)',
@@ -52,35 +48,47 @@ async function replayOnEngine(ctx: CommandContext, id: string, url: string | und
 
 async function dryRun(ctx: CommandContext, id: string): Promise<number> {
   const store = await openStore(ctx.config.storage.url);
-  const entry = await store.getLog(id).finally(() => store.close());
+  let entry: LogEntry | undefined;
+  let journal: JournalEntry[] = [];
+  try {
+    entry = await store.getLog(id);
+    // the original run's journal holds its http steps' answers: the dry run answers them the same way
+    if (entry?.executionId) journal = await store.journal(entry.executionId);
+  } finally {
+    await store.close();
+  }
   if (!entry) {
     ctx.err(`hooks replay: no log entry ${id}`);
     return 1;
   }
-  const outcome = (await loadFlowFiles(await listFlowFiles(ctx.config.flows.dir), ctx.config)).find((o) => o.flow?.id === entry.flowId);
+  const flowId = entry.flowId;
+  const outcome = (await loadFlowFiles(await listFlowFiles(ctx.config.flows.dir), ctx.config)).find((o) => o.flow?.id === flowId);
   if (!outcome?.flow) {
-    ctx.err(`hooks replay: flow "${entry.flowId}" is not in ${ctx.config.flows.dir} (or does not load: hooks validate)`);
+    ctx.err(`hooks replay: flow "${flowId}" is not in ${ctx.config.flows.dir} (or does not load: hooks validate)`);
     return 1;
   }
-  const flow = outcome.flow;
-  const harness = await createHarness(ctx.config, flow, { name: 'dry run' }, { dryRun: true });
-  try {
-    const request = requestFromLog(entry, harness.ctx.now());
-    if (!request.ok) {
-      ctx.err(`hooks replay: ${request.reason}`);
-      return 1;
-    }
-    const answer = await handleWebhook(harness.ctx, flow, request.request, { replayOf: id });
-    await finishWork(harness, flow);
-    const [log] = await harness.store.listLogs({ limit: 1 });
-    const journal = log?.executionId ? await harness.store.journal(log.executionId) : [];
-    ctx.out(`dry run of ${id} on flow ${flow.id} (revision ${flow.revision}): nothing is sent or stored`);
-    ctx.out(`answer: ${answer.status} ${JSON.stringify(redactSecrets(answer.body, flow.secrets))}`);
-    ctx.out(`steps: ${journal.map((e) => e.stepId).join(', ') || 'none'}`);
-    for (const call of harness.calls) ctx.out(`would call: ${call.method} ${redactSecrets(redactUrl(call.url), flow.secrets)} (step ${call.stepId})`);
-    for (const { stepId, channel, ...message } of harness.sent) ctx.out(`would send on ${channel}: ${JSON.stringify(redactSecrets(message, flow.secrets))} (step ${stepId})`);
-    return 0;
-  } finally {
-    await harness.store.close();
+  const { flow } = outcome;
+  const dry = await dryRunReplay(ctx.config, flow, entry, journal);
+  if (!dry.ok) {
+    ctx.err(`hooks replay: ${dry.reason}`);
+    return 1;
   }
+  const { answer, steps, calls, sent, unknown } = dry.run;
+  ctx.out(`dry run of ${id} on flow ${flow.id} (revision ${flow.revision}): nothing is sent or stored`);
+  ctx.out(`answer: ${answer.status} ${JSON.stringify(answer.body)}`);
+  ctx.out(`steps: ${steps.join(', ') || 'none'}`);
+  for (const call of calls) ctx.out(`would call: ${call.method} ${call.url} (step ${call.stepId}): ${answered(call)}`);
+  for (const { stepId, channel, ...message } of sent) ctx.out(`would send on ${channel}: ${JSON.stringify(message)} (step ${stepId})`);
+  if (unknown.length > 0) {
+    ctx.out(`not known: ${unknown.join(', ')} (no answer in the original run's journal: the dry run took ${unknown.length === 1 ? 'it' : 'them'} as failed)`);
+  }
+  return 0;
+}
+
+/** How a dry run's call was answered: the original run's answer, or none. */
+function answered(call: DryRunCall): string {
+  const { recorded } = call;
+  if (!recorded) return 'no recorded answer, taken as failed';
+  const what = recorded.status === null ? `failed (${recorded.error})` : `answered ${recorded.status}${recorded.error ? ` (${recorded.error})` : ''}`;
+  return `${what} as in the original run${recorded.calledUrl ? ` (which called ${recorded.calledUrl})` : ''}`;
 }

@@ -1,6 +1,7 @@
 import type { CommandContext } from './main.ts';
 import { openStore } from '../store/open.ts';
-import { EventHub, type SubscriptionOverview } from '../events/service.ts';
+import { SINCE_PROBLEM, sinceTime } from './since.ts';
+import { EventHub, testRefusal, type SubscriptionOverview } from '../events/service.ts';
 import { EVENT_TYPES, type EventType } from '../events/types.ts';
 import type { Health } from '../events/health.ts';
 import type { Subscription } from '../events/subscriptions.ts';
@@ -78,7 +79,7 @@ interface Shown {
 function usageProblem(values: Record<string, unknown>, id: string | undefined): string | undefined {
   if (values.format !== 'text' && values.format !== 'json') return '--format must be text or json';
   if ((values.replay || values.test) && !id) return `--${values.replay ? 'replay' : 'test'} needs a subscription id`;
-  if (values.since !== undefined && Number.isNaN(Date.parse(values.since as string))) return '--since must be an ISO date or time';
+  if (values.since !== undefined && sinceTime(values.since as string) === undefined) return SINCE_PROBLEM;
   if (values.type !== undefined && !EVENT_TYPES.includes(values.type as EventType)) return `--type must be one of ${EVENT_TYPES.join(', ')}`;
   const errorsShown = Number(values.errors);
   if (!Number.isInteger(errorsShown) || errorsShown < 0 || errorsShown > 50) return '--errors must be a whole number from 0 to 50';
@@ -97,13 +98,18 @@ async function listAll(ctx: CommandContext, hub: EventHub, shown: Shown): Promis
 }
 
 async function replayDeadLetters(ctx: CommandContext, hub: EventHub, sub: Subscription, since: string | undefined, shown: Shown): Promise<number> {
-  const replayed = await hub.replay(sub.id, { since: since ? new Date(since).toISOString() : undefined });
+  const replayed = await hub.replay(sub.id, { since: since ? sinceTime(since) : undefined });
   if (shown.format === 'json') shown.print({ subscription: sub.id, replayed });
   else ctx.out(`${replayed} dead letter${replayed === 1 ? '' : 's'} of ${sub.id} queued again${sub.enabled ? '' : ' (the subscription is disabled: they wait until it is enabled)'}`);
   return 0;
 }
 
 async function sendTest(ctx: CommandContext, hub: EventHub, sub: Subscription, type: EventType | undefined, shown: Shown): Promise<number> {
+  const refused = testRefusal(sub, type, '--type');
+  if (refused) {
+    ctx.err(`hooks subscriptions: ${refused.reason}`);
+    return 1;
+  }
   const answer = await hub.test(sub, type);
   if (shown.format === 'json') shown.print({ subscription: sub.id, ...answer });
   else {
@@ -123,7 +129,7 @@ async function showOne(ctx: CommandContext, hub: EventHub, sub: Subscription, sh
   }
   const c = health.counts;
   ctx.out(`${overview.id}  ${overview.url}`);
-  ctx.out(`  events ${overview.events.join(', ')}${overview.channels ? `; channels ${overview.channels.join(', ')}` : ''}${overview.flows ? `; flows ${overview.flows.join(', ')}` : ''}`);
+  ctx.out(`  events ${overview.events.join(', ')} as ${overview.format}${overview.channels ? `; channels ${overview.channels.join(', ')}` : ''}${overview.flows ? `; flows ${overview.flows.join(', ')}` : ''}`);
   ctx.out(`  ${overview.enabled ? 'enabled' : 'disabled'}, ${overview.ordered ? 'ordered' : 'unordered'}, ${overview.signed ? 'signed' : 'unsigned'}, timeout ${overview.timeoutMs} ms, breaker ${overview.breaker.state}${overview.breaker.openUntil ? ` until ${overview.breaker.openUntil}` : ''}`);
   for (const problem of overview.problems) ctx.out(`  problem: ${problem}`);
   ctx.out(`  deliveries: ${overview.deliveries.pending} pending, ${overview.deliveries.delivered} delivered, ${overview.deliveries.failed} failed (dead letters)`);

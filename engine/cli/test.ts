@@ -22,6 +22,8 @@ async function testsBeside(flowFile: string): Promise<{ tests: Test[]; problems:
   return problems.length > 0 ? { tests: [], problems } : { tests: (read.value as { tests: Test[] }).tests, problems: [] };
 }
 
+const flowFileCount = (n: number) => `${n} flow file${n === 1 ? '' : 's'}`;
+
 /** `hooks test [paths]`: runs each flow's tests through the real interpreter; exit 1 on any failure. */
 export const testCommand = {
   summary: 'run the flows\' tests (--reporter text|junit, --output <file> for the JUnit XML); exit 1 on any failure',
@@ -40,6 +42,8 @@ export const testCommand = {
     const flowFiles = files.map((file) => file.replace(/\.test\.(ya?ml)$/, '.$1'));
     const results: TestResult[] = [];
     let broken = 0;
+    let untested = 0;
+    const printing = values.reporter === 'text' || Boolean(values.output);
     for (const outcome of await loadFlowFiles([...new Set(flowFiles)], ctx.config)) {
       const beside = await testsBeside(outcome.file);
       const problems = [...outcome.problems, ...beside.problems];
@@ -48,10 +52,15 @@ export const testCommand = {
         for (const p of problems) ctx.out(`✗ ${formatProblem(p)}`);
         continue;
       }
-      for (const test of [...(outcome.flow.definition.tests ?? []), ...beside.tests]) {
+      const tests = [...(outcome.flow.definition.tests ?? []), ...beside.tests];
+      if (tests.length === 0) {
+        untested++;
+        if (printing) ctx.out(`${displayPath(outcome.file)}: no tests`);
+      }
+      for (const test of tests) {
         const result = await runFlowTest(ctx.config, outcome.flow, test);
         results.push(result);
-        if (values.reporter === 'text' || values.output) {
+        if (printing) {
           ctx.out(`${result.passed ? '✓' : '✗'} ${result.flow} › ${result.name}`);
           for (const diff of result.diffs) ctx.out(`    ${diff}`);
         }
@@ -63,8 +72,9 @@ export const testCommand = {
       else ctx.out(xml.trimEnd());
     }
     const failed = results.filter((r) => !r.passed).length;
-    if (values.reporter === 'text' || values.output) {
-      ctx.out(`${results.length - failed} passed, ${failed} failed${broken ? ` (${broken} flow file${broken === 1 ? '' : 's'} did not load)` : ''}`);
+    if (printing) {
+      const notes = [broken && `${flowFileCount(broken)} did not load`, untested && `${flowFileCount(untested)} had no tests`].filter(Boolean);
+      ctx.out(`${results.length - failed} passed, ${failed} failed${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`);
     }
     return failed > 0 || broken > 0 ? 1 : 0;
   },

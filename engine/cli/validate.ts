@@ -19,7 +19,8 @@ export const validateCommand = {
     const { files, missing } = await flowFilesOf(positionals.length > 0 ? positionals.map((p) => resolve(p)) : [ctx.config.flows.dir]);
     const outcomes = await loadFlowFiles(files, ctx.config);
     const problems = [...missing.map(notFound), ...outcomes.flatMap((o) => o.problems)];
-    report(ctx, format, outcomes, problems);
+    // warnings (a file that loads but likely does not do what was meant) are printed, and never fail the check
+    report(ctx, format, outcomes, problems, outcomes.flatMap((o) => o.warnings ?? []));
     return problems.length > 0 ? 1 : 0;
   },
 };
@@ -28,9 +29,10 @@ function notFound(target: string): Problem {
   return { file: displayPath(target), line: 1, col: 1, path: '', message: 'no such file or folder' };
 }
 
-function report(ctx: CommandContext, format: string, outcomes: FileOutcome[], problems: Problem[]): void {
+function report(ctx: CommandContext, format: string, outcomes: FileOutcome[], problems: Problem[], warnings: Problem[]): void {
   const failed = outcomes.filter((o) => o.problems.length > 0).length;
-  const summary = `${outcomes.length} file${outcomes.length === 1 ? '' : 's'} checked: ${outcomes.length - failed} valid, ${failed} with problems`;
+  const warned = warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : '';
+  const summary = `${outcomes.length} file${outcomes.length === 1 ? '' : 's'} checked: ${outcomes.length - failed} valid, ${failed} with problems${warned}`;
   if (format === 'json') {
     ctx.out(
       JSON.stringify(
@@ -38,6 +40,7 @@ function report(ctx: CommandContext, format: string, outcomes: FileOutcome[], pr
           valid: problems.length === 0,
           files: outcomes.map((o) => ({ file: displayPath(o.file), valid: o.problems.length === 0, flow: o.flow?.id ?? null, problems: o.problems })),
           problems,
+          warnings,
         },
         null,
         2,
@@ -46,12 +49,13 @@ function report(ctx: CommandContext, format: string, outcomes: FileOutcome[], pr
     return;
   }
   for (const p of problems) ctx.out(format === 'github' ? githubAnnotation(p) : formatProblem(p));
+  for (const w of warnings) ctx.out(format === 'github' ? githubAnnotation(w, 'warning') : formatProblem({ ...w, message: `warning: ${w.message}` }));
   if (format === 'text') ctx.out(summary);
 }
 
 /** GitHub Actions workflow command: shows the problem on the line in the pull request's diff. */
-function githubAnnotation(p: Problem): string {
+function githubAnnotation(p: Problem, level: 'error' | 'warning' = 'error'): string {
   const data = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
   const prop = (s: string) => data(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
-  return `::error file=${prop(p.file)},line=${p.line},col=${p.col},title=${prop('hooks validate')}::${data(p.path ? `${p.path}: ${p.message}` : p.message)}`;
+  return `::${level} file=${prop(p.file)},line=${p.line},col=${p.col},title=${prop('hooks validate')}::${data(p.path ? `${p.path}: ${p.message}` : p.message)}`;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Config } from '../types/config.ts';
-import { readYamlFile } from '../schema/document.ts';
+import { readYamlFile, type SourceDocument } from '../schema/document.ts';
 import { validateAgainst, configSchema } from '../schema/validate.ts';
 import type { Problem } from '../schema/problem.ts';
 import { resolveEnvRefs } from '../expr/env.ts';
@@ -28,6 +28,8 @@ export interface EngineConfig {
   strictFields: boolean;
   channels: Channels;
   subscriptions: Subscription[];
+  /** settings of the outgoing events: one subscription per channel at most (checked at load), the botmaker-1.1 businessId */
+  events: { onePerChannel: boolean; businessId: string | null };
   /** values substituted from the environment: never printed */
   secrets: string[];
 }
@@ -58,8 +60,42 @@ export async function loadConfig(explicit: string | undefined, env: NodeJS.Proce
     return result.value;
   });
   const problems = validateAgainst(configSchema, resolved, read.source, raw);
+  if (problems.length === 0) problems.push(...channelClashes(resolved as Config, read.source));
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: withDefaults(resolved as Config, file, dirname(file), secrets) };
+}
+
+/**
+ * `events.onePerChannel`: each channel has one subscription at most, counting the enabled subscriptions that take its
+ * message or status events (one without `channels:` takes every channel). The later subscription of a clash is named.
+ */
+function channelClashes(c: Config, source: SourceDocument): Problem[] {
+  if (!c.events?.onePerChannel) return [];
+  const problems: Problem[] = [];
+  const subs = c.subscriptions ?? [];
+  const holders = new Map<string, number>();
+  let holdsEvery: number | undefined;
+  const rule = 'events.onePerChannel allows one subscription per channel';
+  subs.forEach((sub, i) => {
+    if (sub.enabled === false || !sub.events.some((type) => type === 'message' || type === 'status')) return;
+    const channels = sub.channels && sub.channels.length > 0 ? sub.channels : undefined;
+    if (!channels) {
+      const other = holdsEvery ?? [...holders.values()][0];
+      if (other !== undefined) {
+        problems.push(source.problem(['subscriptions', i], `subscription "${sub.id}" takes every channel (it has no channels:), and subscription "${subs[other].id}" (subscriptions[${other}]) takes ${holdsEvery === undefined ? `channel "${[...holders.keys()][0]}"` : 'every channel'} already: ${rule}; give it channels: that no other subscription has, or disable one`));
+      }
+      holdsEvery ??= i;
+      return;
+    }
+    channels.forEach((channel, j) => {
+      const other = holdsEvery ?? holders.get(channel);
+      if (other !== undefined && other !== i) {
+        problems.push(source.problem(['subscriptions', i, 'channels', j], `channel "${channel}" has subscription "${subs[other].id}" (subscriptions[${other}]) already: ${rule}; remove it here or there, or disable one`));
+      }
+      if (!holders.has(channel)) holders.set(channel, i);
+    });
+  });
+  return problems;
 }
 
 function mapStrings(value: unknown, fn: (text: string) => string): unknown {
@@ -113,6 +149,7 @@ function withDefaults(c: Config, file: string | undefined, dir: string, secrets:
     strictFields: c.strictFields ?? false,
     channels: c.channels ?? DEFAULT_CHANNELS,
     subscriptions: c.subscriptions ?? [],
+    events: { onePerChannel: c.events?.onePerChannel ?? false, businessId: c.events?.businessId || null },
     secrets,
   };
 }

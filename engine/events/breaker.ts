@@ -2,7 +2,8 @@
  * One subscription's circuit breaker. Closed: failures are counted over a sliding window; one more than `failures`
  * within `windowMs` opens it. Open: nothing is sent for `cooldownMs` (due deliveries are held, counted as rejected, and
  * wait). Then half-open: one delivery at a time goes as a probe; a success closes the breaker, a failure opens it for
- * another cool-down. Times are the delivery worker's clock, in milliseconds.
+ * another cool-down, the same opening: `openedAt` stays when it began, so a delivery held in it counts as rejected once.
+ * Times are the delivery worker's clock, in milliseconds.
  */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -15,6 +16,7 @@ export interface BreakerSettings {
 export class Breaker {
   private failures: number[] = [];
   private tripped = false;
+  /** when the breaker last opened from closed: a failed probe extends the opening, it does not start another */
   openedAt = 0;
   openUntil = 0;
 
@@ -59,8 +61,8 @@ export class Breaker {
   }
 
   private open(atMs: number, settings: BreakerSettings): 'opened' {
+    if (!this.tripped) this.openedAt = atMs;
     this.tripped = true;
-    this.openedAt = atMs;
     this.openUntil = atMs + settings.cooldownMs;
     this.failures = [];
     return 'opened';

@@ -3,6 +3,8 @@ import type { ClaimedEventDelivery, EventAttemptOutcome, EventDeliveryStatus, St
 import { Breaker, type BreakerState } from './breaker.ts';
 import { signatureHeaders } from './sign.ts';
 import type { Subscription } from './subscriptions.ts';
+import { botmakerEvent } from './botmaker.ts';
+import type { HookEvent } from './types.ts';
 
 /** The outgoing-request policy deliveries use: the config's `http` section (address guard, answer size). */
 export interface DeliveryPolicy {
@@ -29,6 +31,8 @@ export interface DeliveryWorkerOptions {
   perSubscription?: number;
   /** how often to look for due deliveries nobody announced (retries coming due, other processes) (default 1 s) */
   pollMs?: number;
+  /** the config's events.businessId, read at each delivery (botmaker-1.1 bodies carry it) */
+  businessId?(): string | null;
   onError(err: unknown, what: string): void;
   /** the breaker opened (until the given time) or closed again */
   onBreaker?(subscriptionId: string, change: 'opened' | 'closed', until: Date | null): void;
@@ -50,6 +54,11 @@ export const USER_AGENT = 'hooks-engine/0.1 (+standard-webhooks)';
 const LEASE_MARGIN_MS = 30_000;
 /** how much of a receiver's answer is kept with an attempt */
 export const BODY_EXCERPT = 1_000;
+
+/** What a subscription receives of a stored event: the event itself, or it in the subscription's other format. */
+export function eventBody(sub: Pick<Subscription, 'format'>, event: HookEvent, businessId: string | null): unknown {
+  return sub.format === 'botmaker-1.1' ? botmakerEvent(event, { businessId }) : event;
+}
 
 /**
  * Sends one event to one subscription, signed: a 2xx within the subscription's timeout is a success (slow past its
@@ -215,7 +224,9 @@ export class DeliveryWorker {
       const state = breaker.state(now.getTime());
       if (state === 'open') {
         const until = new Date(breaker.openUntil).toISOString();
-        await store.holdEventDeliveries(sub.id, now.toISOString(), until, `circuit breaker open until ${until}`);
+        // a delivery held before in this opening (before a failed probe re-opened it) is postponed, not counted again
+        const since = new Date(breaker.openedAt).toISOString();
+        await store.holdEventDeliveries(sub.id, now.toISOString(), until, `circuit breaker open until ${until}`, since);
         continue;
       }
       const cap = sub.ordered || state === 'half-open' ? 1 : perSubscription;
@@ -248,7 +259,8 @@ export class DeliveryWorker {
     const attempt = delivery.attempts + 1;
     let result: AttemptResult;
     try {
-      result = await sendEvent(sub, delivery.eventId, JSON.parse(delivery.payload), this.options.policy(), (this.options.wallClock ?? (() => new Date()))());
+      const body = eventBody(sub, JSON.parse(delivery.payload) as HookEvent, this.options.businessId?.() ?? null);
+      result = await sendEvent(sub, delivery.eventId, body, this.options.policy(), (this.options.wallClock ?? (() => new Date()))());
     } catch (err) {
       result = { outcome: 'error', ok: false, status: null, durationMs: 0, error: `the event could not be sent: ${(err as Error).message}`, body: null };
     }

@@ -13,12 +13,15 @@ export function sampleEvent(type: EventType, id: string, now: Date): HookEvent {
         platform: 'twilio-sms',
         channel: 'sms',
         contactId: 'ct_sample',
+        contactAddress: '+14155550100',
         firstName: 'Ann',
         lastName: 'Example',
         fullName: 'Ann Example',
+        contactCreatedAt: time,
         sessionTime: time,
         messages: [{ id: 'msg_sample', date: time, text: 'Your booking is confirmed.', subject: null, from: 'bot', attachments: [] }],
         variables: { last_booking_at: time },
+        clientPayload: null,
         executionId: 'ex_sample',
       };
     case 'status':

@@ -3,7 +3,8 @@ import type { Metrics } from '../common/metrics.ts';
 import { newId as defaultNewId } from '../common/ids.ts';
 import { redactUrl } from '../http/request.ts';
 import type { EventAttempt, EventDelivery, EventDeliveryStatus, Store } from '../store/types.ts';
-import { DeliveryWorker, sendEvent, type AttemptResult } from './delivery.ts';
+import { DeliveryWorker, eventBody, sendEvent, type AttemptResult } from './delivery.ts';
+import type { BotmakerEvent } from './botmaker.ts';
 import { computeHealth, healthSince, type Health } from './health.ts';
 import { sampleEvent } from './samples.ts';
 import { subscriptionsOf, wants, type Subscription } from './subscriptions.ts';
@@ -17,7 +18,7 @@ export interface EventLog {
 
 export interface EventHubOptions {
   /** the live config: its subscriptions and http policy are read at each use, so a reload applies at once */
-  config: Pick<EngineConfig, 'subscriptions' | 'http' | 'storage'>;
+  config: Pick<EngineConfig, 'subscriptions' | 'http' | 'storage'> & Partial<Pick<EngineConfig, 'events'>>;
   store: Store;
   now?(): Date;
   wallClock?(): Date;
@@ -29,7 +30,7 @@ export interface EventHubOptions {
 
 /** What `GET /api/subscriptions` and `hooks subscriptions` show of one subscription (never its secret or header values). */
 export interface SubscriptionOverview
-  extends Pick<Subscription, 'id' | 'url' | 'events' | 'channels' | 'flows' | 'enabled' | 'ordered' | 'timeoutMs' | 'slowMs' | 'problems'> {
+  extends Pick<Subscription, 'id' | 'url' | 'events' | 'format' | 'channels' | 'flows' | 'enabled' | 'ordered' | 'timeoutMs' | 'slowMs' | 'problems'> {
   signed: boolean;
   /** the names only */
   headers: string[];
@@ -40,7 +41,27 @@ export interface SubscriptionOverview
 }
 
 export interface TestAnswer extends AttemptResult {
-  event: HookEvent;
+  /** the sample as sent, in the subscription's format */
+  event: HookEvent | BotmakerEvent;
+}
+
+/** Why a test send is refused: 409 for a disabled subscription, 422 for an event type it does not take. */
+export interface TestRefusal {
+  status: 409 | 422;
+  reason: string;
+}
+
+/**
+ * A test send goes to an enabled subscription, as a type it takes; an explicit type it takes also reaches a disabled
+ * one (to try a receiver before enabling it). `option` is how the caller names the type (`--type`, `?type=`).
+ */
+export function testRefusal(sub: Pick<Subscription, 'id' | 'enabled' | 'events'>, type: EventType | undefined, option: string): TestRefusal | undefined {
+  const takes = `it takes ${sub.events.join(', ')}`;
+  if (type !== undefined && !sub.events.includes(type)) return { status: 422, reason: `subscription ${sub.id} does not take ${type} events (${takes}): nothing sent` };
+  if (type === undefined && !sub.enabled) {
+    return { status: 409, reason: `subscription ${sub.id} is disabled: nothing sent; enable it, or give ${option} with a type it takes (${takes}) to send a sample anyway` };
+  }
+  return undefined;
 }
 
 const SWEEP_EVERY_MS = 60 * 60_000;
@@ -64,6 +85,7 @@ export class EventHub implements EventSink {
       store: options.store,
       subscriptions: () => this.subscriptions(),
       policy: () => this.policy(),
+      businessId: () => this.businessId(),
       now: this.now,
       wallClock: options.wallClock,
       concurrency: options.concurrency,
@@ -157,6 +179,7 @@ export class EventHub implements EventSink {
       id: sub.id,
       url: redactUrl(sub.url),
       events: sub.events,
+      format: sub.format,
       channels: sub.channels,
       flows: sub.flows,
       enabled: sub.enabled,
@@ -193,11 +216,20 @@ export class EventHub implements EventSink {
     return replayed;
   }
 
-  /** Sends a sample event to the subscription now, whether it is enabled or not, and returns the receiver's answer. Not stored. */
+  /**
+   * Sends a sample event (of `type`, else the subscription's first) in the subscription's format now, and returns the
+   * receiver's answer. Not stored. Callers check testRefusal first: this sends whether the subscription is enabled or not.
+   */
   async test(sub: Subscription, type?: EventType): Promise<TestAnswer> {
-    const event = sampleEvent(type ?? sub.events[0] ?? EVENT_TYPES[0], this.newId('evt'), this.now());
+    const sample = sampleEvent(type ?? sub.events[0] ?? EVENT_TYPES[0], this.newId('evt'), this.now());
+    const event = eventBody(sub, sample, this.businessId()) as TestAnswer['event'];
     const result = await sendEvent(sub, event.id, event, this.policy(), (this.options.wallClock ?? (() => new Date()))());
     return { ...result, event };
+  }
+
+  /** botmaker-1.1 bodies carry the config's events.businessId */
+  private businessId(): string | null {
+    return this.options.config.events?.businessId ?? null;
   }
 
   private policy() {

@@ -5,6 +5,12 @@ import { signingKey } from './sign.ts';
 
 type SubscriptionConfig = EngineConfig['subscriptions'][number];
 
+/** The body's format: the engine's own (hooks-1.1, as stored) or the original product's (botmaker-1.1). */
+export type EventFormat = NonNullable<SubscriptionConfig['format']>;
+/** `satisfies` keeps the list exactly the schema's enum */
+const FORMAT_SET = { 'hooks-1.1': true, 'botmaker-1.1': true } satisfies Record<EventFormat, true>;
+export const EVENT_FORMATS = Object.keys(FORMAT_SET) as readonly EventFormat[];
+
 export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_RETRY_SCHEDULE = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
 export const DEFAULT_SLOW_MS = 3_000;
@@ -15,6 +21,7 @@ export interface Subscription {
   id: string;
   url: string;
   events: EventType[];
+  format: EventFormat;
   /** null: every channel */
   channels: string[] | null;
   /** null: every flow */
@@ -79,6 +86,7 @@ function resolve(given: SubscriptionConfig): Subscription {
     id: given.id,
     url: given.url,
     events: [...given.events],
+    format: given.format ?? 'hooks-1.1',
     channels: given.channels && given.channels.length > 0 ? [...given.channels] : null,
     flows: given.flows && given.flows.length > 0 ? [...given.flows] : null,
     enabled: given.enabled ?? true,

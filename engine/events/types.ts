@@ -1,7 +1,8 @@
 /**
  * The engine's own events, as subscribers receive them (format version 1.1; schemas/event.schema.json describes each
  * property). A producer hands an event without its envelope (`v`, `id`, `time`) to `EventSink.emit`; the sink adds
- * the envelope, stores the event with one delivery per matching subscription, and the delivery worker sends it.
+ * the envelope, stores the event with one delivery per matching subscription, and the delivery worker sends it (to a
+ * subscription with `format: botmaker-1.1`, mapped by botmaker.ts).
  */
 
 import type { Event, Message, Variables } from '../types/event.ts';

@@ -37,7 +37,7 @@ export function startRun(ctx: ExecutionContext, flow: CompiledFlow, execution: E
       // a send's events are committed before its journal entry: a journaled step is replayed without emitting, so a
       // crash between the two commits must not find the entry without them. A crash before the entry runs the step
       // again, which finds its stored message and emits the same event ids (the store ignores the copies).
-      if (safe.kind === 'send') await emitSendStep(ctx, safe, scope.contact).catch(() => undefined);
+      if (safe.kind === 'send') await emitSendStep(ctx, safe, execution).catch(() => undefined);
       await journal.add(safe, pure);
     },
     settle: () => journal.settle(),
@@ -59,18 +59,18 @@ export function endRun(ctx: ExecutionContext, flow: CompiledFlow, run: Execution
 }
 
 /**
- * Stores the end of a run the store already has (endRun first), with the journal entries still held back. A sync
- * run that fails after its answer has its log entry say so, as it would had it failed before answering: `log` is the
- * entry when the caller has it, else it is read.
+ * Stores the end of a run the store already has (endRun first), with the journal entries still held back. A run that
+ * fails after its answer (an async run, or a sync one that went on) has its log entry say so, with the error: `log` is
+ * the entry when the caller has it, else it is read.
  */
 export async function finishRun(ctx: ExecutionContext, run: ExecutionRun, log?: Pick<LogEntry, 'id' | 'outcome' | 'status' | 'durationMs'>, queued?: () => void): Promise<void> {
   const { execution } = run;
   const finishing = ctx.store.finishExecution(execution.id, execution.status, execution.error, execution.finishedAt!, run.journal.take());
   queued?.();
   await finishing;
-  if (execution.mode !== 'sync' || execution.status !== 'failed') return;
+  if (execution.status !== 'failed') return;
   const entry = log ?? (await ctx.store.getLog(execution.logId));
-  if (entry?.outcome === 'completed') await ctx.store.updateLogOutcome(entry.id, 'failed', entry.status, execution.error, entry.durationMs);
+  if (entry?.outcome === 'completed' || entry?.outcome === 'accepted') await ctx.store.updateLogOutcome(entry.id, 'failed', entry.status, execution.error, entry.durationMs);
 }
 
 /**

@@ -5,23 +5,29 @@ import type { JournalEntry, Store } from '../store/types.ts';
  * entries wait here and are committed with the log row. Attached, a step with effects is appended before the next
  * starts: a resumed run must not repeat it. With `holdPure`, a pure step's entry waits for the next step with
  * effects or the finish and is committed with it (a crash before that runs the pure step again, which changes
- * nothing outside).
+ * nothing outside). With `effectsAfterCommit`, a step with effects waits for the attach (an async run started before
+ * its request committed: nothing leaves the engine for a request that is not stored).
  */
 export class Journal {
   private readonly held: JournalEntry[] = [];
   /** whether the store has the run: set once, resolves false when its commit failed */
   private attached: Promise<boolean> | undefined;
+  /** effectsAfterCommit: resolves with the commit's outcome once attach() is called */
+  private readonly whenAttached: Promise<boolean> | undefined;
+  private onAttach: (committed: Promise<boolean>) => void = () => undefined;
 
   constructor(
     private readonly store: Pick<Store, 'appendJournal'>,
-    private readonly options: { holdPure: boolean; attached?: boolean },
+    private readonly options: { holdPure: boolean; attached?: boolean; effectsAfterCommit?: boolean },
   ) {
     if (options.attached) this.attached = Promise.resolve(true);
+    if (options.effectsAfterCommit) this.whenAttached = new Promise<boolean>((resolve) => (this.onAttach = (committed) => resolve(committed)));
   }
 
   /** the store has the run from now on (once `committed` resolves true): later entries are appended */
   attach(committed: Promise<boolean>): void {
     this.attached = committed;
+    this.onAttach(committed);
   }
 
   async add(entry: JournalEntry, pure: boolean): Promise<void> {
@@ -33,6 +39,7 @@ export class Journal {
 
   /** before a step with effects starts: the entries held back must be durable now (its effect may depend on them) */
   async settle(): Promise<void> {
+    if (!this.attached && this.whenAttached && !(await this.whenAttached)) throw new Error('the request could not be stored');
     if (!this.attached || this.held.length === 0) return;
     await Promise.all(this.take().map((entry) => this.store.appendJournal(entry)));
   }

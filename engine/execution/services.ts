@@ -41,10 +41,10 @@ export function liveServices(channels: Map<string, ChannelDriver>, newId: (prefi
       if (!Object.keys(headers).some((name) => name.toLowerCase() === 'idempotency-key')) headers[IDEMPOTENCY_HEADER] = `${executionId}:${stepId}`;
       return withoutSecrets(await sendRequest({ ...request, headers }), flow.secrets);
     },
-    async send(stepId, { channel, message, contactId }) {
+    async send(stepId, { channel, message, contactId, defaultCountry }) {
       // every message is stored, checked, sent with retries and recorded; a resumed step returns what it sent before
       if (outbound) {
-        return sendMessage(outbound, { flowId: flow.id ?? null, executionId, stepId, contactId: contactId ?? null, channel, message, secrets: flow.secrets });
+        return sendMessage(outbound, { flowId: flow.id ?? null, executionId, stepId, contactId: contactId ?? null, channel, message, secrets: flow.secrets, defaultCountry });
       }
       const driver = channels.get(channel);
       if (!driver) throw new Error(`channel "${channel}" is not configured`);

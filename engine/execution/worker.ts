@@ -3,6 +3,7 @@ import type { ExecutionRecord } from '../store/types.ts';
 import type { ExecutionContext } from './context.ts';
 import type { ContactView } from '../common/scope.ts';
 import { runExecution } from './execute.ts';
+import type { RunResult } from './interpreter.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -14,6 +15,8 @@ export interface WorkerOptions {
   flowFor(execution: ExecutionRecord): CompiledFlow | undefined;
   contactFor?(contactId: string): Promise<ContactView | null>;
   onError(err: unknown, executionId?: string): void;
+  /** an execution's run ended failed: the caller heard 202 long ago, so this is where an operator learns of it */
+  onFailed?(execution: ExecutionRecord, error: string | null): void;
 }
 
 /**
@@ -25,6 +28,8 @@ export class Worker {
   private active = 0;
   /** reserved slots whose execution is still being committed */
   private reserving = 0;
+  /** slots taken by the request path (takeSlot) whose run is not handed over yet (runInSlot) */
+  private starting = 0;
   /** committed claimed by this process (see reserve), waiting for a slot: their leases are renewed while they wait */
   private readonly held: ExecutionRecord[] = [];
   private stopped = false;
@@ -81,6 +86,35 @@ export class Worker {
     else this.held.push(execution);
   }
 
+  /**
+   * A free slot for an execution the request path starts itself, before its commit (see request/accept.ts): no claim
+   * round, and a run that ends at once is committed with its request in one write. False when no slot is free now (or
+   * the worker stops): the execution then goes the reserved or the queued way. runInSlot must follow.
+   */
+  takeSlot(): boolean {
+    if (this.stopped || this.held.length > 0 || this.active >= this.options.concurrency) return false;
+    this.active++;
+    this.starting++;
+    return true;
+  }
+
+  /** The run in a slot taken with takeSlot, once its request is committed: its lease is renewed until it ends, then the slot is free. */
+  runInSlot(execution: ExecutionRecord, run: Promise<RunResult | undefined>): void {
+    this.starting--;
+    const renew = setInterval(() => this.renew(execution.id), this.options.leaseMs / 3);
+    const job: Promise<void> = run
+      .then(
+        (result) => void (result?.status === 'failed' && this.options.onFailed?.(execution, result.error)),
+        (err) => this.options.onError(err, execution.id),
+      )
+      .finally(() => {
+        clearInterval(renew);
+        this.running.delete(job);
+        this.freeSlot();
+      });
+    this.running.add(job);
+  }
+
   /** A sync run going on after its answer (AcceptedRunner.follow): its lease is renewed until it ends; stop() waits. */
   follow(executionId: string, run: Promise<void>): void {
     const renew = setInterval(() => this.renew(executionId), this.options.leaseMs / 3);
@@ -98,7 +132,7 @@ export class Worker {
     this.stopped = true;
     this.wake?.();
     await this.loopDone;
-    while (this.reserving > 0 || this.held.length > 0 || this.running.size > 0) {
+    while (this.reserving > 0 || this.starting > 0 || this.held.length > 0 || this.running.size > 0) {
       await Promise.race([...this.running, new Promise((resolve) => setTimeout(resolve, 10))]);
     }
     clearInterval(this.renewer);
@@ -112,16 +146,21 @@ export class Worker {
     const free = () => {
       if (freed) return;
       freed = true;
-      this.active--;
-      const next = this.held.shift();
-      if (next) this.launch(next);
-      else if (this.backlog) this.wake?.();
+      this.freeSlot();
     };
     const job: Promise<void> = this.execute(execution, free).finally(() => {
       this.running.delete(job);
       free();
     });
     this.running.add(job);
+  }
+
+  /** a slot is free: the next held execution takes it, else the claim loop may look for more */
+  private freeSlot(): void {
+    this.active--;
+    const next = this.held.shift();
+    if (next) this.launch(next);
+    else if (this.backlog) this.wake?.();
   }
 
   private renewHeld(): void {
@@ -163,12 +202,15 @@ export class Worker {
     const { store } = this.ctx;
     const flow = this.options.flowFor(execution);
     if (!flow) {
-      await store.finishExecution(execution.id, 'failed', `flow "${execution.flowId}" is not loaded any more`, this.ctx.now().toISOString()).catch((err) => this.options.onError(err, execution.id));
+      const error = `flow "${execution.flowId}" is not loaded any more`;
+      await store.finishExecution(execution.id, 'failed', error, this.ctx.now().toISOString()).catch((err) => this.options.onError(err, execution.id));
+      this.options.onFailed?.(execution, error);
       return;
     }
     const renew = setInterval(() => this.renew(execution.id), this.options.leaseMs / 3);
     try {
-      await runExecution(this.ctx, flow, execution, this.options.contactFor, stepsDone);
+      const { result } = await runExecution(this.ctx, flow, execution, this.options.contactFor, stepsDone);
+      if (result.status === 'failed') this.options.onFailed?.(execution, result.error);
     } catch (err) {
       // a storage failure: the lease runs out and the execution is claimed again, resuming from its journal
       this.options.onError(err, execution.id);

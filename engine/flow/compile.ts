@@ -30,7 +30,7 @@ export function compileFlow(
 ): { flow: CompiledFlow; problems: CompileProblem[] } {
   const problems: CompileProblem[] = [];
   const mode = flow.mode ?? 'async';
-  const ctx = compileContext(config, mode, problems);
+  const ctx = compileContext(config, mode, problems, flow.identify?.defaultCountry);
   const trigger = flow.trigger;
   checkFlowRules(flow, mode, config, problems);
   const auth = compileAuth(trigger.auth ?? {}, problems);
@@ -63,11 +63,12 @@ export function compileFlow(
 }
 
 /** What step kinds compile with: expressions, templates and nested steps, every problem collected in `problems`. */
-function compileContext(config: EngineConfig, mode: CompileContext['mode'], problems: CompileProblem[]): CompileContext {
+function compileContext(config: EngineConfig, mode: CompileContext['mode'], problems: CompileProblem[], defaultCountry: string | undefined): CompileContext {
   const seenStepIds = new Map<string, DocPath>();
   const ctx: CompileContext = {
     config,
     mode,
+    defaultCountry,
     expression(path, source) {
       try {
         return compileExpression(source, config.limits);
@@ -120,7 +121,8 @@ function checkFlowRules(flow: Flow, mode: CompileContext['mode'], config: Engine
       problems.push({ path: ['trigger', 'auth', 'signature', 'preset'], message: 'the twilio preset signs the public URL: set server.publicUrl in hooks.config.yaml' });
     }
   }
-  if (flow.map && !flow.identify) {
+  // an inbound message's sender is the contact of a flow without identify:, so map: writes to the sender's
+  if (flow.map && !flow.identify && !trigger.inbound) {
     problems.push({ path: ['map'], message: '`map:` writes contact fields, so the flow needs `identify:` to know whose', at: { key: true } });
   }
   if (flow.map && config.strictFields) {

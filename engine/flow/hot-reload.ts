@@ -2,7 +2,8 @@ import type { EngineConfig } from '../config/load.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { FlowReloader, type ReloadResult } from './reload.ts';
 import { ReloadQueue, watchFiles, type ReloadRequest } from './watch.ts';
-import { FlowTable } from './live.ts';
+import { FlowTable, type FlowFileStatus } from './live.ts';
+import { shownRoute } from './route.ts';
 
 /** reload at the latest this long after the first change, even if changes keep coming */
 const MAX_WAIT_MS = 1_000;
@@ -42,6 +43,8 @@ export class HotReload {
   readonly table = new FlowTable();
   /** reloads since start, for the metrics */
   readonly stats = { applied: 0, failed: 0, lastSeconds: 0, lastAt: 0 };
+  /** every value the flows served so far took from ${env:}: kept (never dropped) so that no log line prints one */
+  readonly secrets = new Set<string>();
   /** whether file changes are picked up on their own */
   readonly watching: boolean;
   private readonly reloader: FlowReloader;
@@ -105,22 +108,51 @@ export class HotReload {
     const { log } = this.ports!;
     const base = this.basePath;
     Object.assign(this.stats, { applied: this.stats.applied + 1, lastSeconds: result.ms / 1000, lastAt: Date.now() / 1000 });
+    for (const flow of result.flows) for (const secret of flow.secrets) this.secrets.add(secret);
     for (const error of result.errors) {
       const kept = error.kept ? `; revision ${error.kept.revision} of flow "${error.kept.id}" stays live` : '';
       for (const line of error.message.split('\n')) log.error(`flow not loaded: ${line}${kept}`);
     }
     for (const file of result.fixed) log.info(`flow file ${file} loads again`);
-    for (const flow of result.added) log.info(`flow ${flow.id} (${flow.mode}) at ${base}${flow.route}`);
-    for (const flow of result.changed) log.info(`flow ${flow.id} reloaded: revision ${flow.revision} at ${base}${flow.route}`);
-    for (const flow of result.removed) log.info(`flow ${flow.id} removed: ${base}${flow.route} answers 404`);
-    const quiet = [result.errors, result.fixed, result.added, result.changed, result.removed].every((list) => list.length === 0);
-    if (!initial) {
-      const failing = result.files.filter((f) => f.status !== 'ok').length;
-      // a reload that changed nothing (a sample, a temp file, a touched file) is not news
-      log[quiet ? 'debug' : 'info'](`flows reloaded in ${result.ms.toFixed(1)} ms (${result.compiled} compiled): ${result.flows.length} live, +${result.added.length} ~${result.changed.length} -${result.removed.length}, ${failing} failing`);
-    }
+    for (const flow of result.added) log.info(`flow ${flow.id} (${flow.mode}) at ${shownRoute(base, flow)}`);
+    for (const flow of result.changed) log.info(`flow ${flow.id} reloaded: revision ${flow.revision} at ${shownRoute(base, flow)}`);
+    for (const flow of result.removed) log.info(`flow ${flow.id} removed: ${shownRoute(base, flow)} answers 404`);
+    if (!initial) this.logSummary(result);
     this.options.onReload?.(result);
   }
+
+  /**
+   * The line that closes a reload. Files that still fail with the error already reported are named again with their
+   * first error, so that each reload's log says what is failing without scrolling back to the reload that broke it.
+   */
+  private logSummary(result: ReloadResult): void {
+    const { log } = this.ports!;
+    const failing = result.files.filter((f) => f.status !== 'ok');
+    const reported = new Set(result.errors.map((e) => e.file));
+    const quiet = failing.length === 0 && [result.fixed, result.added, result.changed, result.removed].every((list) => list.length === 0);
+    // a reload that changed nothing and leaves nothing failing (a sample, a temp file, a touched file) is not news
+    if (quiet) return log.debug(summaryLine(result, failing));
+    for (const file of failing) if (!reported.has(file.file)) log.error(`flow still not loaded: ${firstError(file)}`);
+    log.info(summaryLine(result, failing));
+  }
+}
+
+/** How many failing files the summary line names; every one of them also has a line of its own. */
+const NAMED_IN_SUMMARY = 5;
+
+function summaryLine(result: ReloadResult, failing: FlowFileStatus[]): string {
+  const names = failing.slice(0, NAMED_IN_SUMMARY).map((f) => f.file);
+  if (failing.length > NAMED_IN_SUMMARY) names.push(`${failing.length - NAMED_IN_SUMMARY} more`);
+  const which = names.length > 0 ? ` (${names.join(', ')})` : '';
+  return `flows reloaded in ${result.ms.toFixed(1)} ms (${result.compiled} compiled): ${result.flows.length} live, +${result.added.length} ~${result.changed.length} -${result.removed.length}, ${failing.length} failing${which}`;
+}
+
+/** A failing file's first problem (file:line:col ...), how many more it has, and what it still serves. */
+function firstError(file: FlowFileStatus): string {
+  const [first, ...more] = (file.lastError ?? `${file.file}: fails`).split('\n');
+  const others = more.length > 0 ? ` (and ${more.length} more ${more.length === 1 ? 'problem' : 'problems'})` : '';
+  const kept = file.status === 'stale' ? `; revision ${file.revision} of flow "${file.id}" stays live` : '; nothing served from it';
+  return `${first}${others}${kept}`;
 }
 
 const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

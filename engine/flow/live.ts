@@ -1,6 +1,11 @@
 import { secretsEqual } from '../trust/compare.ts';
 import type { CompiledFlow } from './compiled.ts';
+import { TOKEN_SEGMENT } from './route.ts';
 
+/**
+ * The flow a path belongs to. `tokenOk` false: the flow has a URL token and the path does not carry it (missing or
+ * wrong); `logPath` is the path as it may be logged, the token segment shown as [token].
+ */
 export type RouteMatch = { flow: CompiledFlow; tokenOk: boolean; logPath: string } | undefined;
 
 /** The version a flow file serves, and since when. */
@@ -13,6 +18,7 @@ export interface Served {
 export interface FlowFileStatus {
   file: string;
   id: string | null;
+  /** where the served version answers, as shown: <basePath><route>, a URL token as [token] */
   route: string | null;
   /** the revision served from this file, if any */
   revision: string | null;
@@ -119,7 +125,7 @@ export class FlowTable {
     const cut = normalised.lastIndexOf('/');
     const parent = routes.get(normalised.slice(0, cut) || '/');
     if (parent?.auth.token) {
-      return { flow: parent, tokenOk: secretsEqual(normalised.slice(cut + 1), parent.auth.token), logPath: `${parent.route}/[token]` };
+      return { flow: parent, tokenOk: secretsEqual(normalised.slice(cut + 1), parent.auth.token), logPath: `${parent.route}/${TOKEN_SEGMENT}` };
     }
     return undefined;
   }

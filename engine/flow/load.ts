@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import type { Flow } from '../types/flow.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from './compiled.ts';
 import type { DocPath, Problem } from '../schema/problem.ts';
-import { readYamlFile, type SourceDocument } from '../schema/document.ts';
+import { readYamlFile } from '../schema/document.ts';
 import { validateAgainst, flowSchema } from '../schema/validate.ts';
 import { hasEnvRef, resolveEnvRefs } from '../expr/env.ts';
 import { compileFlow } from './compile.ts';
+import { checkSample } from './sample.ts';
+import { saveListWarnings } from './save-lists.ts';
 
 /** Where the id and the route are written: cross-file checks (unique ids and routes) point there. */
 export interface FlowPositions {
@@ -16,7 +16,11 @@ export interface FlowPositions {
   route: Problem;
 }
 
-export type FlowResult = { ok: true; flow: CompiledFlow; positions: FlowPositions } | { ok: false; problems: Problem[] };
+/**
+ * A file's flow and its warnings (it loads, but likely does not do what was meant: `hooks validate` prints them), or
+ * every problem found in it.
+ */
+export type FlowResult = { ok: true; flow: CompiledFlow; positions: FlowPositions; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
 /** A flow's revision: its text's sha256, shortened. Equal revisions mean a compiled flow can be reused. */
 export function revisionOf(text: string): string {
@@ -37,7 +41,8 @@ export async function loadFlowFile(file: string, displayName: string, config: En
   const schemaProblems = validateAgainst(flowSchema, value, source);
   if (schemaProblems.length > 0) return { ok: false, problems: schemaProblems };
 
-  const definition = value as Flow;
+  // a copy: the parser's strings are slices of the file's text, and a served flow would keep the whole text alive
+  const definition = structuredClone(value) as Flow;
   const problems: Problem[] = [];
   const secrets: string[] = [];
   const resolved = resolveEnv(definition, [], env, (path, names) => {
@@ -49,7 +54,8 @@ export async function loadFlowFile(file: string, displayName: string, config: En
   if (problems.length === 0 && definition.trigger.sample) problems.push(...(await checkSample(compiled.flow, file, source)));
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
   const routePath = definition.trigger.path ? ['trigger', 'path'] : ['id'];
-  return { ok: true, flow: compiled.flow, positions: { id: source.problem(['id'], ''), route: source.problem(routePath, '') } };
+  const warnings = saveListWarnings(definition).map((w) => source.problem(w.path, w.message));
+  return { ok: true, flow: compiled.flow, positions: { id: source.problem(['id'], ''), route: source.problem(routePath, '') }, warnings };
 }
 
 function resolveEnv(value: unknown, path: DocPath, env: NodeJS.ProcessEnv, onMissing: (path: DocPath, names: string[]) => void, secrets: string[]): unknown {
@@ -65,35 +71,6 @@ function resolveEnv(value: unknown, path: DocPath, env: NodeJS.ProcessEnv, onMis
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, onMissing, secrets)]));
   }
   return value;
-}
-
-/** Every param must find something in the sample payload: a typo in a path is caught before production. */
-async function checkSample(flow: CompiledFlow, file: string, source: SourceDocument): Promise<Problem[]> {
-  const samplePath = flow.definition.trigger.sample!;
-  const at: DocPath = ['trigger', 'sample'];
-  let sample: unknown;
-  try {
-    sample = JSON.parse(await readFile(resolve(dirname(file), samplePath), 'utf8'));
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
-    return [source.problem(at, `sample "${samplePath}" cannot be read: ${reason}`)];
-  }
-  const scope = { request: { headers: {}, query: {}, body: sample }, headers: {}, query: {}, body: sample, vars: {}, contact: null, steps: {} };
-  const problems: Problem[] = [];
-  for (const [name, expression] of flow.params) {
-    let value: unknown;
-    try {
-      value = await expression.evaluate(scope);
-    } catch (err) {
-      problems.push(source.problem(['trigger', 'params', name], `fails on sample "${samplePath}": ${(err as Error).message}`));
-      continue;
-    }
-    const usesBody = /\bbody\b/.test(expression.source);
-    if (value === undefined && usesBody) {
-      problems.push(source.problem(['trigger', 'params', name], `"${expression.source}" finds nothing in sample "${samplePath}": check the path`));
-    }
-  }
-  return problems;
 }
 
 function sortProblems(problems: Problem[]): Problem[] {

@@ -22,6 +22,8 @@ export interface FileOutcome {
   flow?: CompiledFlow;
   positions?: FlowPositions;
   problems: Problem[];
+  /** what loads but likely does not do what was meant (hooks validate prints them); none when the file fails */
+  warnings?: Problem[];
   /** the text of a file that fails, when it was read: its flow id can still be read from it */
   text?: string;
 }
@@ -136,7 +138,7 @@ export class FlowLoader {
 
   private async compile(path: string, text?: string): Promise<FileOutcome> {
     const result = await loadFlowFile(path, displayPath(path), this.config, this.env);
-    return result.ok ? { file: path, flow: result.flow, positions: result.positions, problems: [] } : { file: path, text, problems: result.problems };
+    return result.ok ? { file: path, flow: result.flow, positions: result.positions, problems: [], warnings: result.warnings } : { file: path, text, problems: result.problems };
   }
 }
 

@@ -5,6 +5,7 @@ import { displayPath, listFlowFiles } from './directory.ts';
 import type { FlowPositions } from './load.ts';
 import { FlowLoader, UniqueFlows, type FileOutcome } from './loader.ts';
 import type { FlowFileStatus, FlowTable, Served } from './live.ts';
+import { shownRoute } from './route.ts';
 
 export interface FlowError {
   file: string;
@@ -45,6 +46,7 @@ function shownPath(outcome: FileOutcome): string {
  */
 export class FlowReloader {
   private readonly loader: FlowLoader;
+  private readonly basePath: string;
   private errors = new Map<string, string>();
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -55,6 +57,7 @@ export class FlowReloader {
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.loader = new FlowLoader(config, env);
+    this.basePath = config.server.basePath;
   }
 
   /**
@@ -167,7 +170,7 @@ export class FlowReloader {
       files.push({
         file,
         id: serving?.flow.id ?? loaded.flow?.id ?? guessId(loaded.text) ?? null,
-        route: serving?.flow.route ?? null,
+        route: serving ? shownRoute(this.basePath, serving.flow) : null,
         revision: serving?.flow.revision ?? null,
         loadedAt: serving?.loadedAt ?? null,
         status: !message ? 'ok' : serving ? 'stale' : 'failed',

@@ -1,5 +1,6 @@
 import type { Flow, Step } from '../types/flow.ts';
 import { maskUrl } from '../plan/secrets.ts';
+import { shownRoute } from '../flow/route.ts';
 
 export type NodeShape = 'start' | 'step' | 'decision' | 'answer' | 'end';
 
@@ -49,7 +50,8 @@ export function buildFlowGraph(flow: Flow, basePath: string): FlowGraph {
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
   const mode = flow.mode ?? 'async';
-  const triggerLines = [flow.id, `${(flow.trigger.methods ?? ['POST']).join(', ')} ${basePath}${flow.trigger.path ?? `/${flow.id}`}`, `auth: ${authKind(flow)}`];
+  const route = shownRoute(basePath, { route: flow.trigger.path ?? `/${flow.id}`, auth: { token: flow.trigger.auth?.token } });
+  const triggerLines = [flow.id, `${(flow.trigger.methods ?? ['POST']).join(', ')} ${route}`, `auth: ${authKind(flow)}`];
   triggerLines.push(mode === 'async' ? `async: answers ${flow.response?.status ?? 200} at once` : 'sync: answers when a respond step runs');
   if (flow.enabled === false) triggerLines.push('disabled: answers 503');
   nodes.push({ id: 'trigger', shape: 'start', lines: triggerLines });

@@ -71,7 +71,7 @@ export function redactUrl(url: string): string {
 const shown = (url: URL) => `${url.origin}${url.pathname}`;
 
 /** Query and form encoding: arrays repeat the key, objects become JSON, undefined and null are left out. */
-function appendParams(params: URLSearchParams, values: Record<string, unknown>): void {
+export function appendParams(params: URLSearchParams, values: Record<string, unknown>): void {
   const text = (v: unknown) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
   for (const [key, value] of Object.entries(values)) {
     for (const item of Array.isArray(value) ? value : [value]) {

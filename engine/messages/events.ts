@@ -3,7 +3,7 @@
  * sending, inbound messages and status callbacks each add one line.
  */
 import { createHash } from 'node:crypto';
-import type { JournalEntry, Message, Store } from '../store/types.ts';
+import type { ExecutionRecord, JournalEntry, Message, Store } from '../store/types.ts';
 import { contactNames, type Attachment, type EventInput, type EventSink } from '../events/types.ts';
 import { STATUS_SYNTAX } from './status.ts';
 
@@ -36,10 +36,17 @@ export function statusEventId(messageId: string, status: string): string {
 
 /**
  * `message`: one stored message (engine/messages), sent by a flow (from: bot) or received from the contact (from:
- * user). `contact` gives the name fields (the message's contact; looked up by the caller), `variables` the contact
- * fields that changed with it (an inbound webhook's map:).
+ * user). `contact` gives the name fields and, when the caller has the stored contact, its creation time (the message's
+ * contact; looked up by the caller), `variables` the contact fields the same request changed (its map:),
+ * `clientPayload` what the request that started the flow sent as one.
  */
-export function messageEvent(message: Message, contact: { fields: Record<string, unknown> } | null, variables: Record<string, unknown> = {}, executionId = message.executionId): EventInput {
+export function messageEvent(
+  message: Message,
+  contact: { fields: Record<string, unknown>; createdAt?: string } | null,
+  variables: Record<string, unknown> = {},
+  executionId = message.executionId,
+  clientPayload: unknown = null,
+): EventInput {
   const content = message.content ?? {};
   const media = ([] as unknown[]).concat(content.mediaUrl ?? content.mediaUrls ?? []).filter((u): u is string => typeof u === 'string' && u !== '');
   return {
@@ -49,7 +56,9 @@ export function messageEvent(message: Message, contact: { fields: Record<string,
     platform: message.driver ?? 'unknown',
     channel: message.channel,
     contactId: message.contactId,
+    contactAddress: message.direction === 'inbound' ? message.from : message.to,
     ...contactNames(contact?.fields),
+    contactCreatedAt: contact?.createdAt ?? null,
     sessionTime: message.createdAt,
     messages: [
       {
@@ -62,6 +71,7 @@ export function messageEvent(message: Message, contact: { fields: Record<string,
       },
     ],
     variables,
+    clientPayload,
     executionId,
     time: message.createdAt,
   };
@@ -85,13 +95,17 @@ export function statusEvent(message: Message, status: string, at: string, error:
   };
 }
 
+/** The run a send step belongs to: its log entry (whose request's map: changed fields) and its request. */
+export type SendingRun = Pick<ExecutionRecord, 'logId' | 'input'>;
+
 /**
  * After a `send` step ran: its message (`message` event, from: bot) and the status the provider gave it (`status`),
- * or the failure (`status` failed). Reads the stored message only when a subscription wants either event. Resolves
- * once both are committed: callers await it before journaling the step (see runExecution). Run again for the same
- * step (a resumed execution), it emits the same event ids.
+ * or the failure (`status` failed). Reads the stored message only when a subscription wants either event, and the
+ * contact and its field changes only for a wanted `message`. Resolves once both are committed: callers await it
+ * before journaling the step (see runExecution). Run again for the same step (a resumed execution), it emits the same
+ * event ids.
  */
-export async function emitSendStep(deps: { events: EventSink; store: Store }, entry: JournalEntry, contact: { id: string; fields: Record<string, unknown> } | null): Promise<void> {
+export async function emitSendStep(deps: { events: EventSink; store: Store }, entry: JournalEntry, run?: SendingRun): Promise<void> {
   if (entry.kind !== 'send') return;
   const result = entry.result as { ok?: boolean; messageId?: string | null; error?: { message?: string; code?: unknown } | null } | undefined;
   if (!result?.messageId) return;
@@ -100,8 +114,31 @@ export async function emitSendStep(deps: { events: EventSink; store: Store }, en
   if (!wanted('message') && !wanted('status')) return;
   const message = await deps.store.getMessage(result.messageId);
   if (!message) return;
-  const who = contact && contact.id === message.contactId ? contact : message.contactId ? ((await deps.store.findContact({ id: message.contactId })) ?? null) : null;
+  const sent = result.ok && wanted('message') ? await sentMessageEvent(deps.store, message, run) : undefined;
   const error = result.ok ? null : { code: result.error?.code === undefined ? null : String(result.error.code), message: result.error?.message ?? message.error ?? 'failed' };
   // queued in one turn: one group commit for both, the message event first
-  await Promise.all([result.ok ? events.emit(messageEvent(message, who)) : undefined, events.emit(statusEvent(message, message.status, message.updatedAt, error))]);
+  await Promise.all([sent && events.emit(sent), events.emit(statusEvent(message, message.status, message.updatedAt, error))]);
+}
+
+/** A sent message's event: its contact as stored (names, creation time), and what the request of its run changed and sent. */
+async function sentMessageEvent(store: Store, message: Message, run: SendingRun | undefined): Promise<EventInput> {
+  const contact = message.contactId ? ((await store.findContact({ id: message.contactId })) ?? null) : null;
+  const changed = contact && run ? await changedBy(store, contact.id, run.logId) : {};
+  return messageEvent(message, contact, changed, message.executionId, clientPayloadOf(run?.input.request));
+}
+
+/** How many of a contact's latest field changes are searched for a request's: its map: and what later requests changed meanwhile. */
+const CHANGES_SEARCHED = 200;
+
+/** The contact fields one request (its log entry) changed: field -> new value, as its `variables` event has them. */
+async function changedBy(store: Store, contactId: string, logId: string): Promise<Record<string, unknown>> {
+  const changes = await store.fieldChanges(contactId, CHANGES_SEARCHED); // newest first
+  return Object.fromEntries(changes.filter((c) => c.logId === logId).reverse().map((c) => [c.field, c.newValue]));
+}
+
+/** The `clientPayload` a request carried (a body field, else a query parameter), handed back in its messages' events. */
+export function clientPayloadOf(request: { body: unknown; query: Record<string, unknown> } | undefined): unknown {
+  const body = request?.body;
+  const fromBody = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>).clientPayload : undefined;
+  return fromBody ?? request?.query?.clientPayload ?? null;
 }

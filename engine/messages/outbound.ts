@@ -68,6 +68,8 @@ export interface OutboundRequest {
   message: Record<string, string | undefined>;
   /** the flow's ${env:} values: kept out of the stored content */
   secrets: string[];
+  /** the flow's identify.defaultCountry: a national number in `to` is read with it */
+  defaultCountry?: string;
 }
 
 const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -179,7 +181,7 @@ async function checkMessage(deps: OutboundDeps, request: OutboundRequest, driver
   if (!driver) return { ok: false, to: rawTo, contactId: request.contactId, error: `channel "${request.channel}" is not configured`, code: 'config' };
   let prepared: OutgoingMessage;
   try {
-    prepared = driver.prepare({ ...request.message, to: recipient(driver, rawTo) });
+    prepared = driver.prepare({ ...request.message, to: recipient(driver, rawTo, request.defaultCountry) });
   } catch (err) {
     const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message, { transient: false });
     return { ok: false, to: rawTo, contactId: request.contactId, error: `channel ${request.channel}: ${redact(e.message, secrets)}`, code: e.code };
@@ -195,11 +197,12 @@ async function checkMessage(deps: OutboundDeps, request: OutboundRequest, driver
 
 /**
  * The recipient as the driver gets it: a phone number normalised to E.164 as contacts' phones are (the driver checks
- * it again), naming identify.defaultCountry when a national number needs it; other addresses as given.
+ * it again), a national one read with the flow's defaultCountry as identify reads it (naming that setting when the
+ * flow has none); other addresses as given.
  */
-function recipient(driver: ChannelDriver, to: string | null): string {
+function recipient(driver: ChannelDriver, to: string | null, defaultCountry: string | undefined): string {
   if (driver.address !== 'phone') return to ?? '';
-  const phone = normalisePhone(to ?? '');
+  const phone = normalisePhone(to ?? '', defaultCountry);
   if (!phone.ok) throw new ChannelError(`invalid recipient: ${phone.reason}`, { transient: false, code: 'invalid-recipient' });
   return phone.e164;
 }

@@ -17,6 +17,10 @@ export interface RequestState {
   log: LogEntry;
   /** problems that did not stop the request (a mapped value that does not fit its field): kept in the log entry */
   notes: string | null;
+  /** the log entry holds the body whole and as it came (not cut, no secret masked in it) */
+  bodyInLog: boolean;
+  /** the whole body as text, when it is within the log's cap: decoded once, for the log and the parse */
+  bodyText?: string;
 }
 
 /** What an answered request commits with its log row: its execution, the journal so far, a lease for this process. */
@@ -54,11 +58,15 @@ export function openRequest(ctx: EngineContext, flow: CompiledFlow, req: Incomin
     duplicateOf: null,
     replayOf: ids.replayOf ?? null,
   };
+  const state: RequestState = { ctx, flow, req, log, notes: null, bodyInLog: true };
   if (req.rawBody && req.rawBody.length > 0) {
     log.bodyTruncated = req.rawBody.length > LOG_BODY_LIMIT;
-    log.body = redactSecrets(req.rawBody.subarray(0, LOG_BODY_LIMIT).toString('utf8'), flow.secrets);
+    const text = req.rawBody.subarray(0, LOG_BODY_LIMIT).toString('utf8');
+    log.body = redactSecrets(text, flow.secrets);
+    state.bodyInLog = !log.bodyTruncated && log.body === text;
+    if (!log.bodyTruncated) state.bodyText = text;
   }
-  return { ctx, flow, req, log, notes: null };
+  return state;
 }
 
 /**

@@ -19,10 +19,10 @@ export type GateResult = { ok: true; parsed: Extract<ParsedBody, { ok: true }> }
  * content type and parse, signature. A replay (`trusted`) was checked when it first came: auth, signature and rate
  * limit are not asked again.
  */
-export function passGates(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, trusted: boolean): GateResult {
+export function passGates(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, trusted: boolean, bodyText?: string): GateResult {
   const refused = openGates(ctx, flow, req, trusted);
   if (refused) return { ok: false, ...refused };
-  const parsed = parseBody(req.rawBody, header(req, 'content-type'), flow.accept);
+  const parsed = parseBody(req.rawBody, header(req, 'content-type'), flow.accept, bodyText);
   if (!parsed.ok) return { ok: false, status: parsed.status, reason: parsed.reason };
   const signature = trusted ? undefined : signatureRefusal(ctx, flow, req, parsed);
   return signature ? { ok: false, ...signature } : { ok: true, parsed };

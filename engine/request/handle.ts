@@ -25,7 +25,7 @@ export interface WebhookOptions {
 export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, options: WebhookOptions = {}): Promise<Answer> {
   const state = openRequest(ctx, flow, req, options);
   const trusted = options.replayOf !== undefined;
-  const gate = passGates(ctx, flow, req, trusted);
+  const gate = passGates(ctx, flow, req, trusted, state.bodyText);
   if (!gate.ok) return rejectRequest(state, gate.status, gate.reason, gate.headers, gate.publicError);
   const read = await readRequest(state, gate.parsed, trusted);
   if (!read.ok) return read.answer;

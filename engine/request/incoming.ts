@@ -21,14 +21,14 @@ const KINDS: Record<string, BodyKind> = { 'application/json': 'json', 'applicati
 const NAMES: Record<BodyKind, string> = { json: 'application/json', form: 'application/x-www-form-urlencoded' };
 
 /** Parses the body by its content type, accepting only the kinds the flow accepts. An empty body is no body. */
-export function parseBody(rawBody: Buffer | undefined, contentType: string | undefined, accept: BodyKind[]): ParsedBody {
+export function parseBody(rawBody: Buffer | undefined, contentType: string | undefined, accept: BodyKind[], decoded?: string): ParsedBody {
   if (!rawBody || rawBody.length === 0) return { ok: true, body: {}, kind: null };
   const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
   const kind = KINDS[mediaType] ?? (mediaType.endsWith('+json') ? 'json' : undefined);
   if (!kind || !accept.includes(kind)) {
     return { ok: false, status: 415, reason: `content type "${mediaType || 'none'}" is not accepted; send ${accept.map((k) => NAMES[k]).join(' or ')}` };
   }
-  const text = rawBody.toString('utf8');
+  const text = decoded ?? rawBody.toString('utf8');
   if (kind === 'form') return { ok: true, body: { ...parseQueryString(text) }, kind };
   try {
     return { ok: true, body: JSON.parse(text), kind };

@@ -1,8 +1,8 @@
 import type { Answer, Scope } from '../common/scope.ts';
-import type { ExecutionInput, ExecutionRecord } from '../store/types.ts';
+import type { Contact, ExecutionInput, ExecutionRecord } from '../store/types.ts';
 import type { ParsedBody } from './incoming.ts';
 import { answer, commitAnswer, failRequest, rejectRequest, type RequestState } from './commit.ts';
-import { evaluateParams, executionBindings, requestVars, scopeOf } from '../execution/scope.ts';
+import { evaluateParams, executionBindings, scopeOf } from '../execution/scope.ts';
 import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
 import { variablesEvent } from '../events/producers.ts';
 import { messageEvent } from '../messages/events.ts';
@@ -25,10 +25,11 @@ export async function readRequest(state: RequestState, parsed: Extract<ParsedBod
   const { ctx, flow, req, log } = state;
   const executionId = ctx.newId('ex');
   const request = { method: req.method, path: req.path, headers: req.headers as Record<string, unknown>, query: req.query, body: parsed.body, ip: req.ip, receivedAt: log.receivedAt };
-  const input: ExecutionInput = { request, vars: requestVars(req.query, parsed.body), contactId: null };
+  // a JSON (or empty) body the log row holds verbatim is stored there only (see ExecutionInput.logged)
+  const input: ExecutionInput = { request, vars: {}, contactId: null, logged: state.bodyInLog && parsed.kind !== 'form' };
   const intake: Intake = { executionId, input, scope: scopeOf(input, null), bindings: executionBindings(executionId, flow), changed: {} };
   try {
-    await evaluateParams(flow, intake.scope, intake.bindings);
+    await evaluateParams(flow, intake.scope, intake.bindings, input.vars);
     if (flow.dedupe && !trusted) intake.dedupeKey = keyText(await flow.dedupe.key.evaluate(intake.scope, intake.bindings));
   } catch (err) {
     return { ok: false, answer: commitAnswer(state, answer(500, { error: 'the flow could not read this request' }), 'failed', `params: ${(err as Error).message}`) };
@@ -54,19 +55,26 @@ export async function takeContact(state: RequestState, intake: Intake): Promise<
     }
     log.identification = who.how;
     if (!who.contact) return undefined;
-    const mapped = flow.map.length > 0 ? await mapFields(flow, who.contact, scope, bindings, ctx, log.id) : undefined;
-    if (mapped?.problems.length) state.notes = mapped.problems.join('; ');
-    if (mapped?.changes.length) {
-      const event = variablesEvent(flow.id, who.contact.id, mapped.changes, { executionId: intake.executionId, logId: log.id });
-      intake.changed = event.type === 'variables' ? event.variables : {};
-      void ctx.events.emit(event);
-    }
-    scope.contact = contactView(mapped?.contact ?? who.contact);
+    scope.contact = contactView(await writeMap(state, intake, who.contact));
     log.contactId = who.contact.id;
     return undefined;
   } catch (err) {
     return failRequest(state, 503, 'the contact could not be stored; try again', `contacts: ${(err as Error).message}`, { 'retry-after': '1' });
   }
+}
+
+/** map: written to the request's contact; the changes go out as a `variables` event and into `intake.changed`. */
+async function writeMap(state: RequestState, intake: Intake, contact: Contact): Promise<Contact> {
+  const { ctx, flow, log } = state;
+  if (flow.map.length === 0) return contact;
+  const mapped = await mapFields(flow, contact, intake.scope, intake.bindings, ctx, log.id);
+  if (mapped.problems.length) state.notes = mapped.problems.join('; ');
+  if (mapped.changes.length) {
+    const event = variablesEvent(flow.id, contact.id, mapped.changes, { executionId: intake.executionId, logId: log.id });
+    intake.changed = event.type === 'variables' ? event.variables : {};
+    void ctx.events.emit(event);
+  }
+  return mapped.contact;
 }
 
 /** A message from the contact (trigger.inbound): stored, and its sender is the contact when the flow has no identify:. */
@@ -76,15 +84,19 @@ export async function takeInbound(state: RequestState, intake: Intake): Promise<
   const { scope, bindings } = intake;
   try {
     const inbound = await recordInbound(ctx, flow, scope, bindings, log.id);
-    // a message event for a new message only (a redelivered webhook finds the message its first copy stored)
-    if (inbound && inbound.message.logId === log.id) {
-      const from = scope.contact ?? (inbound.contact && contactView(inbound.contact));
-      void ctx.events.emit(messageEvent(inbound.message, from, intake.changed, intake.executionId));
-    }
+    // without identify:, the sender is the contact and map: writes to them, before the message event that carries
+    // the fields this request changed
+    let sender = inbound?.contact ?? null;
     if (inbound?.contact && !scope.contact) {
-      scope.contact = contactView(inbound.contact);
-      log.contactId = inbound.contact.id;
+      sender = await writeMap(state, intake, inbound.contact);
+      scope.contact = contactView(sender);
+      log.contactId = sender.id;
       log.identification = inbound.how;
+    }
+    // a message event for a new message only (a redelivered webhook finds the message its first copy stored); the
+    // stored contact when the inbound found it: its creation time goes into the event too
+    if (inbound && inbound.message.logId === log.id) {
+      void ctx.events.emit(messageEvent(inbound.message, sender ?? scope.contact, intake.changed, intake.executionId));
     }
     return undefined;
   } catch (err) {
@@ -96,7 +108,6 @@ export async function takeInbound(state: RequestState, intake: Intake): Promise<
 export function newExecution(state: RequestState, intake: Intake): ExecutionRecord {
   const { flow, log } = state;
   const { input, scope } = intake;
-  input.vars = { ...scope.vars };
   input.contactId = scope.contact?.id ?? null;
   log.executionId = intake.executionId;
   return {

@@ -38,7 +38,7 @@ export async function runSync(state: RequestState, execution: ExecutionRecord, i
   const verdict = decide(state, run, first, answered);
   if (execution.finishedAt !== null) {
     // a finished sync execution is never resumed: its request is in its log row, so it is not stored a second time
-    const stored = { ...execution, input: { ...execution.input, request: { ...execution.input.request, headers: {}, body: null } } };
+    const stored = { ...execution, input: { ...execution.input, logged: false, request: { ...execution.input.request, headers: {}, body: null } } };
     return commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: stored, journal: run.journal.take() });
   }
   return answerAndGoOn(state, run, verdict);

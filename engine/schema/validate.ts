@@ -15,6 +15,8 @@ addFormats(ajv);
 // the tests file refers to the flow schema's definitions
 ajv.addSchema(flowSchema);
 const validators = new Map<object, ValidateFunction>();
+/** A sample file that holds a whole request (trigger.sample): the flow schema's definition of one. */
+export const sampleRequestSchema = { $ref: `${String(flowSchema.$id)}#/$defs/sampleRequest` };
 
 function validatorFor(schema: object): ValidateFunction {
   let validate = validators.get(schema);
@@ -131,7 +133,7 @@ function toProblem(err: ErrorObject, source: SourceDocument): Problem {
       return source.problem([...path, name], message, { key: true });
     }
     case 'required':
-      return source.problem(path, `missing required property "${String(err.params.missingProperty)}"`);
+      return source.problem(path, `missing required property "${String(err.params.missingProperty)}"${whatToWrite(String(err.params.missingProperty), parent, path)}`);
     case 'oneOf':
       if (isStepSchema(parent)) {
         const present = STEP_KINDS.filter((kind) => kind in (err.data as object));
@@ -156,6 +158,13 @@ function toProblem(err: ErrorObject, source: SourceDocument): Problem {
     default:
       return source.problem(path, `${err.message ?? 'is not valid'}; got ${describeType(err.data)}`);
   }
+}
+
+/** For a required property that can hold one value only (a flow's version): the line to add, and where. */
+function whatToWrite(name: string, parent: { properties?: Record<string, unknown> } | undefined, path: DocPath): string {
+  const schema = parent?.properties?.[name] as { const?: unknown } | undefined;
+  if (schema?.const === undefined) return '';
+  return `: add "${name}: ${JSON.stringify(schema.const)}"${path.length === 0 ? ' at the top of the file' : ''}`;
 }
 
 function lowerFirst(text: string): string {

@@ -3,7 +3,9 @@ import type { EngineConfig } from '../config/load.ts';
 import type { Answer } from '../common/scope.ts';
 import type { EngineContext } from '../request/context.ts';
 import type { FlowTable } from '../flow/live.ts';
+import type { CompiledFlow } from '../flow/compiled.ts';
 import { handleWebhook } from '../request/handle.ts';
+import { openRequest, rejectRequest } from '../request/commit.ts';
 import type { IncomingRequest } from '../request/incoming.ts';
 import { adminApi } from './admin/api.ts';
 import { statusCallbackRoute } from './status-callback.ts';
@@ -23,6 +25,15 @@ function send(reply: import('fastify').FastifyReply, answer: Answer) {
   const { body } = answer;
   if (typeof body === 'string' || Buffer.isBuffer(body)) return reply.send(body);
   return reply.type(answer.headers['content-type'] ?? 'application/json; charset=utf-8').send(JSON.stringify(body ?? null));
+}
+
+/**
+ * A request to a token route without its token, or with another one: logged against the flow as rejected (the path
+ * with the segment shown as [token], never the token given), and answered 404 like a path without a flow.
+ */
+function refuseToken(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, publicError: string): Promise<Answer> {
+  const reason = req.path === flow.route ? 'the URL token is missing' : 'the URL token does not match';
+  return rejectRequest(openRequest(ctx, flow, req, {}), 404, reason, {}, publicError);
 }
 
 /** The one Fastify server: flow routes behind a catch-all under the base path, health, metrics and the admin API. */
@@ -57,11 +68,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     handler: async (req, reply) => {
       const path = `/${(req.params as { '*': string })['*']}`;
       const match = flows.match(path);
-      if (!match || !match.tokenOk) {
+      if (!match) {
         ctx.metrics.request('', 404);
-        return reply.code(404).send({ error: `no flow at ${base}${match ? match.logPath : path}` });
+        return reply.code(404).send({ error: `no flow at ${base}${path}` });
       }
-      return send(reply, await handleWebhook(ctx, match.flow, toIncoming(req, match.logPath)));
+      const incoming = toIncoming(req, match.logPath);
+      if (!match.tokenOk) return send(reply, await refuseToken(ctx, match.flow, incoming, `no flow at ${base}${match.logPath}`));
+      return send(reply, await handleWebhook(ctx, match.flow, incoming));
     },
   });
 

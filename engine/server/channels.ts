@@ -1,8 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { EngineConfig } from '../config/load.ts';
 import { sameValue } from '../config/live.ts';
-import { createDriver, describeChannels, type ChannelDriver } from '../../channels/index.ts';
+import { createDriver, describeChannels, outboxContent, type ChannelDriver, type OutgoingMessage } from '../../channels/index.ts';
 import { statusCallbackUrl } from '../messages/status-callback.ts';
+import { channelSecrets } from '../messages/outbound.ts';
+import { redactSecrets } from '../common/redact.ts';
 
 /** a replaced channel driver may still be sending: close it once any send has surely ended */
 const RETIRE_AFTER_MS = 120_000;
@@ -15,9 +17,14 @@ export class ChannelRegistry {
   readonly drivers = new Map<string, ChannelDriver>();
   private readonly retired = new Set<ChannelDriver>();
 
+  /**
+   * `flowSecrets`: the values the flows took from ${env:}; an outbox line prints the message, and those (with the
+   * channels' credentials) are taken out of it, as they are from the stored message.
+   */
   constructor(
     private readonly config: EngineConfig,
     private readonly log: FastifyBaseLogger,
+    private readonly flowSecrets: () => Iterable<string> = () => [],
   ) {
     for (const [name, channel] of Object.entries(config.channels)) this.drivers.set(name, this.build(name, channel));
     for (const line of describeChannels(this.drivers.values())) log.info(`channel ${line}`);
@@ -50,11 +57,16 @@ export class ChannelRegistry {
   }
 
   private build(name: string, channel: ChannelConfigs[string]): ChannelDriver {
-    const { log } = this;
     return createDriver(name, channel, {
       statusCallback: statusCallbackUrl(this.config),
-      onOutbox: (ch, message) => log.info({ channel: ch, to: message.to }, `outbox: message on ${ch} to ${message.to} not sent (outbox mode)`),
+      onOutbox: (ch, message) => this.printOutbox(ch, message),
     });
+  }
+
+  /** The outbox line: what the message says, to whom, on which channel, with every secret taken out. */
+  private printOutbox(channel: string, message: OutgoingMessage): void {
+    const shown = redactSecrets(message, [...this.flowSecrets(), ...channelSecrets(this.config)]);
+    this.log.info({ channel, to: shown.to }, `outbox: ${channel} to ${shown.to}, not sent (outbox mode): ${outboxContent(shown)}`);
   }
 
   private retire(driver: ChannelDriver): void {

@@ -15,6 +15,8 @@ import { buildApp } from './app.ts';
 import { ChannelRegistry } from './channels.ts';
 import { contactFinder } from '../contacts/identify.ts';
 import { EventHub } from '../events/service.ts';
+import { readYamlFile } from '../schema/document.ts';
+import { relative } from 'node:path';
 
 export interface EngineOptions extends HotReloadOptions {
   port?: number;
@@ -59,7 +61,7 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
   const log = app.log;
   reportStoreError = (message) => log.error(`storage: ${message}`);
 
-  const channels = new ChannelRegistry(config, log);
+  const channels = new ChannelRegistry(config, log, () => flows.secrets);
   late.services = liveServices(channels.drivers, newId, { store, config, now: ctx.now });
   const env = options.env ?? process.env;
   const reloadConfigFile = () => reloadConfig(config, { env, log, swapChannels: (next) => channels.swap(next) });
@@ -76,6 +78,7 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
     flowFor: (execution) => flows.table.byRevision(execution.flowId, execution.revision),
     contactFor: contactFinder(store),
     onError: (err, execution) => log.error({ err, execution }, 'execution could not be recorded'),
+    onFailed: (execution, error) => log.warn({ execution: execution.id, flow: execution.flowId, log: execution.logId }, `execution ${execution.id} of flow ${execution.flowId} failed: ${error}`),
   }));
   worker.start();
   events.start({ log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (details, m) => log.error(details, m) }, metrics });
@@ -83,6 +86,7 @@ export async function startEngine(config: EngineConfig, options: EngineOptions =
 
   const host = options.host ?? config.server.host;
   await app.listen({ port: options.port ?? config.server.port, host });
+  if (!config.admin.token) log.info(await adminOffNotice(config));
   ready = true;
   return {
     app,
@@ -114,6 +118,8 @@ function engineContext(config: EngineConfig, store: Store, metrics: Metrics, eve
     services: (flow, executionId) => late.services!(flow, executionId),
     worker: {
       reserve: () => late.worker?.reserve() ?? false,
+      takeSlot: () => late.worker?.takeSlot() ?? false,
+      runInSlot: (execution, run) => late.worker?.runInSlot(execution, run),
       runReserved: (execution) => late.worker?.runReserved(execution),
       notify: () => late.worker?.notify(),
       follow: (executionId, run) => late.worker?.follow(executionId, run),
@@ -139,6 +145,20 @@ function sweepRetention(store: Store, config: EngineConfig, log: FastifyBaseLogg
   }, SWEEP_EVERY_MS);
   sweeper.unref();
   return sweeper;
+}
+
+/**
+ * Said once at start-up when the admin API is off: the quick start runs without a token, and the webhook log's API,
+ * replay, contacts and messages all need one. Names the environment variable when the config reads the token from one.
+ */
+async function adminOffNotice(config: EngineConfig): Promise<string> {
+  const near = config.file && relative(process.cwd(), config.file);
+  const file = near && !near.startsWith('..') ? near : config.file;
+  const raw = file ? await readYamlFile(config.file!, file) : undefined;
+  const token = raw?.ok ? (raw.value as { admin?: { token?: unknown } } | null)?.admin?.token : undefined;
+  const variable = typeof token === 'string' ? /\$\{env:([A-Za-z_][A-Za-z0-9_]*)/.exec(token)?.[1] : undefined;
+  const where = `admin.token${file ? ` in ${file}` : ' in hooks.config.yaml'}`;
+  return `admin API off: set ${variable ? `${variable} (${where})` : where} to turn on /api (webhook log, replay, contacts, messages)`;
 }
 
 /** Where this process reaches the server it listens on. */

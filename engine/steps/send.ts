@@ -37,6 +37,7 @@ export const sendStep: StepDefinition<Send> = {
         }
       }
     }
+    const { defaultCountry } = ctx;
     const fields: [string, CompiledTemplate][] = [];
     for (const field of MESSAGE_FIELDS) {
       const value = given[field];
@@ -52,7 +53,7 @@ export const sendStep: StepDefinition<Send> = {
           message[field] = value === undefined || value === null ? undefined : String(value);
         }
         try {
-          const sent = await services.send(id, { channel: spec.channel, message, contactId: scope.contact?.id ?? null });
+          const sent = await services.send(id, { channel: spec.channel, message, contactId: scope.contact?.id ?? null, defaultCountry });
           return { result: { ok: true, ...sent, error: null } };
         } catch (err) {
           // the stored message's id when there is one (an invalid number, a refused or failed send is stored too)

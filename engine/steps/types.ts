@@ -15,6 +15,8 @@ export interface SendRequest {
   message: Record<string, string | undefined>;
   /** the execution's contact, recorded with the message */
   contactId?: string | null;
+  /** the flow's identify.defaultCountry: a national number in `to` is read with it */
+  defaultCountry?: string;
 }
 
 export interface SendOutcome {
@@ -61,6 +63,8 @@ export interface CompiledStep {
 export interface CompileContext {
   config: EngineConfig;
   mode: Mode;
+  /** the flow's identify.defaultCountry, which also reads the national numbers a send goes to */
+  defaultCountry?: string;
   expression(path: DocPath, source: string): CompiledExpression;
   template(path: DocPath, value: unknown): CompiledTemplate;
   problem(path: DocPath, message: string, at?: { key?: boolean }): void;

@@ -170,8 +170,8 @@ export abstract class ComposedStore implements Store {
     return this.events.recordEventAttempt(attempt, next);
   }
 
-  holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string): Promise<number> {
-    return this.events.holdEventDeliveries(subscriptionId, now, until, reason);
+  holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string, since?: string): Promise<number> {
+    return this.events.holdEventDeliveries(subscriptionId, now, until, reason, since);
   }
 
   replayEventDeliveries(subscriptionId: string, query: { since?: string; ids?: number[] }, now: string): Promise<number> {

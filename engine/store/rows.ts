@@ -1,6 +1,6 @@
 import type {
   ClaimedEventDelivery, Contact, EventAttempt, EventAttemptOutcome, EventBreakerRecord, EventDelivery, EventDeliveryStatus, EventHealthRow,
-  ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
+  ExecutionInput, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
 } from './types.ts';
 
 /**
@@ -64,7 +64,65 @@ export function toLog(row: Row): LogEntry {
   };
 }
 
-export function toExecution(row: Row): ExecutionRecord {
+/**
+ * Whether an execution can lean on this log row: the row names it, and the fields they share are equal, so that the
+ * row stores them once (see storedInput, and SQLite's finished sync runs in their log row). Otherwise the execution
+ * keeps its own copy.
+ */
+export function isLogOf(log: LogEntry, e: ExecutionRecord): boolean {
+  const { request } = e.input;
+  return log.executionId === e.id && e.logId === log.id && e.flowId === log.flowId && e.revision === log.revision &&
+    e.createdAt === log.receivedAt && request.receivedAt === log.receivedAt && request.method === log.method &&
+    request.path === log.path && JSON.stringify(request.query) === JSON.stringify(log.query);
+}
+
+/** An input whose request is its log row's: what the execution's row keeps of it. */
+interface LoggedInput {
+  logged: true;
+  ip: string;
+  vars: Record<string, unknown>;
+  contactId: string | null;
+}
+
+/**
+ * An execution's input as its row keeps it. A request whose body its log row holds verbatim (`logged`) is kept once,
+ * in the log row, committed with it: the execution keeps only what the run adds (its variables, its contact) and the
+ * caller's address. readInput puts the log row's request back.
+ */
+export function storedInput(e: ExecutionRecord, log?: LogEntry): string {
+  const { logged, ...input } = e.input;
+  if (!logged || !log || !isLogOf(log, e)) return JSON.stringify(input);
+  const compact: LoggedInput = { logged: true, ip: input.request.ip, vars: input.vars, contactId: input.contactId };
+  return JSON.stringify(compact);
+}
+
+/** The log columns readInput needs of an execution's log row, prefixed (a join's names). */
+export const LOGGED_REQUEST_COLUMNS = ['method', 'path', 'headers', 'query', 'body', 'received_at'];
+
+/**
+ * An execution row's input. A request kept in its log row (storedInput) is read from `log`, the log row's
+ * LOGGED_REQUEST_COLUMNS: its headers as the log shows them (credentials redacted), its body parsed again.
+ */
+export function readInput(text: string, log: () => Row | undefined): ExecutionInput {
+  const parsed = JSON.parse(text) as ExecutionInput | LoggedInput;
+  if (parsed.logged !== true || !('ip' in parsed)) return parsed as ExecutionInput;
+  const input = parsed as LoggedInput;
+  const row = log();
+  // swept with the log past the retention (a run queued that long): the run knows its variables, not the request
+  if (!row) return { request: { method: '', path: '', headers: {}, query: {}, body: null, ip: input.ip, receivedAt: '' }, vars: input.vars, contactId: input.contactId };
+  const request = {
+    method: row.method as string,
+    path: row.path as string,
+    headers: JSON.parse(row.headers as string),
+    query: JSON.parse(row.query as string),
+    body: row.body === null ? {} : JSON.parse(row.body as string),
+    ip: input.ip,
+    receivedAt: time(row.received_at),
+  };
+  return { request, vars: input.vars, contactId: input.contactId, logged: true };
+}
+
+export function toExecution(row: Row, log: () => Row | undefined = () => undefined): ExecutionRecord {
   return {
     id: row.id as string,
     flowId: row.flow_id as string,
@@ -72,7 +130,7 @@ export function toExecution(row: Row): ExecutionRecord {
     logId: row.log_id as string,
     mode: row.mode as ExecutionRecord['mode'],
     status: row.status as ExecutionStatus,
-    input: JSON.parse(row.input as string),
+    input: readInput(row.input as string, log),
     attempts: row.attempts as number,
     createdAt: time(row.created_at),
     startedAt: timeOrNull(row.started_at),

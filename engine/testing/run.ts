@@ -10,6 +10,7 @@ import { handleWebhook } from '../request/handle.ts';
 import { runExecution } from '../execution/execute.ts';
 import { contactFinder } from '../contacts/identify.ts';
 import { createHarness, type Harness } from './harness.ts';
+import { scopeOf } from '../execution/scope.ts';
 import { match } from './match.ts';
 
 export interface TestResult {
@@ -81,7 +82,8 @@ export async function finishWork(harness: Harness, flow: CompiledFlow): Promise<
 async function finalVars(store: Store, executionId: string | null): Promise<Record<string, unknown>> {
   if (!executionId) return {};
   const execution = await store.getExecution(executionId);
-  const vars = { ...(execution?.input.vars ?? {}) };
+  // the request's own variables, what the intake added, then what the steps set
+  const vars = execution ? scopeOf(execution.input, null).vars : {};
   for (const entry of await store.journal(executionId)) Object.assign(vars, entry.vars ?? {});
   return vars;
 }

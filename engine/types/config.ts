@@ -150,6 +150,19 @@ export interface Config {
    * Systems that receive the engine's events.
    */
   subscriptions?: Subscription[];
+  /**
+   * Settings of the engine's outgoing events, for every subscription. A change needs a restart, except that a config breaking onePerChannel is refused on reload too.
+   */
+  events?: {
+    /**
+     * At most one subscription per channel, the original products' rule: no two enabled subscriptions that take message or status events may cover the same channel (one without channels: covers every channel). Checked when the config loads, the second subscription named with its line. Default false.
+     */
+    onePerChannel?: boolean;
+    /**
+     * The businessId of botmaker-1.1 events (the account the events belong to); unset: null.
+     */
+    businessId?: string;
+  };
 }
 /**
  * A channel: its driver and the driver's settings. A Twilio or SMTP channel whose credentials are empty runs as outbox.
@@ -212,6 +225,10 @@ export interface Subscription {
    * @minItems 1
    */
   events: ['message' | 'status' | 'variables' | 'execution', ...('message' | 'status' | 'variables' | 'execution')[]];
+  /**
+   * The body's format: hooks-1.1 (schemas/event.schema.json) or botmaker-1.1, the original product's field names and fields (schemas/event-botmaker-1.1.schema.json). Default hooks-1.1.
+   */
+  format?: 'hooks-1.1' | 'botmaker-1.1';
   /**
    * Only events of these channels.
    */

@@ -42,6 +42,10 @@ export interface Message {
    */
   contactId: string | null;
   /**
+   * The contact's address on the channel: the phone number (E.164) or e-mail address an outbound message went to, or an inbound one came from; null when unknown.
+   */
+  contactAddress: string | null;
+  /**
    * The contact's first name (field first_name), or null.
    */
   firstName: string | null;
@@ -54,6 +58,10 @@ export interface Message {
    */
   fullName: string | null;
   /**
+   * When the contact was created (ISO-8601, UTC); null when the message is not tied to a contact, or when its creation time was not at hand where the event was built.
+   */
+  contactCreatedAt: string | null;
+  /**
    * When the conversation these messages belong to began (ISO-8601, UTC).
    */
   sessionTime: string;
@@ -64,11 +72,15 @@ export interface Message {
    */
   messages: MessageItem[];
   /**
-   * Contact fields that changed with it: field name -> new value.
+   * Contact fields the same request changed: field name -> new value (the map: of the inbound webhook, or of the request whose flow sent the message); empty when it changed none.
    */
   variables: {
     [k: string]: unknown;
   };
+  /**
+   * For a message a flow sent: the `clientPayload` of the request that started the flow (a body field, else a query parameter), handed back unchanged so that the caller can match the message to its call; null when it sent none, and for inbound messages.
+   */
+  clientPayload: unknown;
   /**
    * The execution that sent or received them; null when none did.
    */

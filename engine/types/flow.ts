@@ -138,7 +138,7 @@ export interface Trigger {
     [k: string]: Expression;
   };
   /**
-   * Path (relative to this file) of a real JSON payload; `hooks validate` checks that every param resolves in it.
+   * Path (relative to this file) of a sample request: a real JSON payload (the body), or a whole request as { "request": { "headers", "query", "body" } } (see sampleRequest). `hooks validate` checks that every path of params, identify and map finds something in it (paths over headers, query, request or vars only with a whole request).
    */
   sample?: string;
   /**
@@ -683,6 +683,35 @@ export interface Test {
        */
       outcome?: 'accepted' | 'completed' | 'rejected' | 'failed' | 'duplicate';
     };
+  };
+}
+/**
+ * A sample file (trigger.sample) that holds a whole request: its only key is request. Any other JSON in a sample file is the body alone.
+ *
+ * This interface was referenced by `Flow`'s JSON-Schema
+ * via the `definition` "sampleRequest".
+ */
+export interface SampleRequest {
+  /**
+   * The request as the flow receives it.
+   */
+  request: {
+    /**
+     * Request headers: name to value (names are read in lower case, as the engine reads them).
+     */
+    headers?: {
+      [k: string]: string;
+    };
+    /**
+     * Query parameters: name to value.
+     */
+    query?: {
+      [k: string]: string;
+    };
+    /**
+     * The body, as the flow reads it (JSON, or a form's fields).
+     */
+    body?: unknown;
   };
 }
 /**

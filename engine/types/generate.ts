@@ -14,6 +14,7 @@ export const GENERATED = [
   // the drivers' settings, for channels/ (which imports nothing from engine/): the same definition as Config's channels
   { schema: 'schemas/config.schema.json#/$defs/channel', out: 'channels/config.ts', name: 'ChannelConfig' },
   { schema: 'schemas/event.schema.json', out: 'engine/types/event.ts', name: 'Event' },
+  { schema: 'schemas/event-botmaker-1.1.schema.json', out: 'engine/types/event-botmaker.ts', name: 'BotmakerEvent' },
 ] as const;
 
 export async function generate(schemaFile: string, name: string): Promise<string> {
@@ -37,7 +38,7 @@ export async function generate(schemaFile: string, name: string): Promise<string
 }
 
 /** Producers build these formats' lists with map(): that a list is not empty is the validator's check, not the type's. */
-const PLAIN_LISTS: readonly string[] = ['schemas/event.schema.json'];
+const PLAIN_LISTS: readonly string[] = ['schemas/event.schema.json', 'schemas/event-botmaker-1.1.schema.json'];
 
 /** The subschema a JSON Pointer (#/$defs/channel) names. */
 function definitionAt(schema: Record<string, unknown>, pointer: string): Record<string, unknown> {

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/types.ts';
-import { normalisePhone } from '../../contacts/phone.ts';
+import { internationalPhone } from '../../contacts/phone.ts';
 import { contact, fieldChange, logEntry, message } from './shapes.ts';
+import { shownLogEntry } from './logs.ts';
 import { answers, arrayOf, extend, idParams, limit, query, record, text } from './schema.ts';
 
 interface ContactsQuery {
@@ -10,7 +11,7 @@ interface ContactsQuery {
   limit: number;
 }
 
-const contactsQuery = query({ phone: text('a phone number in the international format'), email: text('an e-mail address'), limit: limit(500) });
+const contactsQuery = query({ phone: text('a phone number in E.164 (+ and the country code; %2B for the + in a URL)'), email: text('an e-mail address'), limit: limit(500) });
 
 /** /api/contacts: find contacts by phone or e-mail; one contact with its field changes, last webhooks and last messages. */
 export const contactRoutes: FastifyPluginAsync<{ store: Store }> = async (api, { store }) => {
@@ -19,8 +20,9 @@ export const contactRoutes: FastifyPluginAsync<{ store: Store }> = async (api, {
     { schema: { summary: 'contacts by phone or e-mail', tags: ['contacts'], querystring: contactsQuery, response: answers(record({ contacts: arrayOf(contact) })) } },
     async (req, reply) => {
       const { phone, email, limit } = req.query;
-      const checked = phone ? normalisePhone(phone) : undefined;
-      if (checked && !checked.ok) return reply.code(400).send({ error: `phone: ${checked.reason}; use the international format` });
+      // no flow here, so no country to read a national number with: the answer says what to send
+      const checked = phone ? internationalPhone(phone) : undefined;
+      if (checked && !checked.ok) return reply.code(400).send({ error: `phone: ${checked.reason}` });
       return { contacts: await store.listContacts({ phone: checked?.e164, email: email?.trim().toLowerCase(), limit }) };
     },
   );
@@ -38,7 +40,7 @@ export const contactRoutes: FastifyPluginAsync<{ store: Store }> = async (api, {
         store.fieldChanges(id, 50),
         store.listMessages({ contactId: id, limit: 20 }),
       ]);
-      return { ...found, changes, webhooks, messages };
+      return { ...found, changes, webhooks: webhooks.map(shownLogEntry), messages };
     },
   );
 };

@@ -7,7 +7,7 @@ type FlowFileStatus = ReturnType<FlowTable['files']>[number];
 const flowFile = record({
   file: text(),
   id: nullable('string'),
-  route: nullable('string'),
+  route: { ...nullable('string'), description: 'where the served version answers: <basePath><route>, a URL token shown as [token], never its value' },
   revision: { ...nullable('string'), description: 'the revision served from this file' },
   loadedAt: { ...nullable('string'), description: 'when the served revision went live' },
   status: { ...enumOf(['ok', 'stale', 'failed']), description: 'stale: the file fails and its last good version is served; failed: nothing is served' },

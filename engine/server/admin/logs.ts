@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { LogOutcome, Store } from '../../store/types.ts';
+import type { LogEntry, LogOutcome, Store } from '../../store/types.ts';
 import { LOG_OUTCOMES, logEntry } from './shapes.ts';
 import { before, nextCursor, pageOf } from './paging.ts';
 import { answers, enumParam, idParams, isoTime, limit, query, text } from './schema.ts';
@@ -22,6 +22,24 @@ const logsQuery = query({
   limit: limit(500),
 });
 
+/** A log entry as it is shown (admin API, `hooks logs --format json`): a JSON body as its value, the text beside it. */
+export type ShownLogEntry = Omit<LogEntry, 'body'> & { body: unknown; bodyText: string | null };
+
+export function shownLogEntry(entry: LogEntry): ShownLogEntry {
+  return { ...entry, body: bodyValue(entry), bodyText: entry.body };
+}
+
+/** The body's JSON value when it says it is JSON and was kept whole; else its text (a cut body is not JSON any more). */
+function bodyValue(entry: LogEntry): unknown {
+  const type = entry.headers['content-type'];
+  if (entry.body === null || entry.bodyTruncated || typeof type !== 'string' || !/\bjson\b/i.test(type)) return entry.body;
+  try {
+    return JSON.parse(entry.body);
+  } catch {
+    return entry.body; // malformed JSON (answered 400): shown as sent
+  }
+}
+
 /** /api/logs: the webhook log, newest first and paged; one entry. */
 export const logRoutes: FastifyPluginAsync<{ store: Store }> = async (api, { store }) => {
   api.get<{ Querystring: LogsQuery }>(
@@ -30,13 +48,16 @@ export const logRoutes: FastifyPluginAsync<{ store: Store }> = async (api, { sto
     async (req) => {
       const { flow, status, outcome, since, limit } = req.query;
       const entries = await store.listLogs({ flowId: flow, status, outcome, since: since ? new Date(since).toISOString() : undefined, before: req.query.before, limit });
-      return { entries, next: nextCursor(entries, limit) };
+      return { entries: entries.map(shownLogEntry), next: nextCursor(entries, limit) };
     },
   );
 
   api.get<{ Params: { id: string } }>(
     '/:id',
     { schema: { summary: 'one log entry', tags: ['logs'], params: idParams('a log entry id'), response: answers(logEntry) } },
-    async (req, reply) => (await store.getLog(req.params.id)) ?? reply.code(404).send({ error: 'no such log entry' }),
+    async (req, reply) => {
+      const entry = await store.getLog(req.params.id);
+      return entry ? shownLogEntry(entry) : reply.code(404).send({ error: 'no such log entry' });
+    },
   );
 };

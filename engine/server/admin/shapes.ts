@@ -4,6 +4,7 @@ import type { Contact, EventAttempt, EventAttemptOutcome, EventDelivery, EventDe
 import type { SubscriptionOverview } from '../../events/service.ts';
 import type { Health, OutcomeCounts } from '../../events/health.ts';
 import type { BreakerState } from '../../events/breaker.ts';
+import { EVENT_FORMATS } from '../../events/subscriptions.ts';
 import { anything, arrayOf, boolean, enumOf, integer, membersOf, nullable, number, openObject, record, text, type JsonSchema } from './schema.ts';
 
 export const LOG_OUTCOMES = membersOf<LogOutcome>({ accepted: true, completed: true, rejected: true, failed: true, duplicate: true });
@@ -20,10 +21,13 @@ type Properties<T> = Record<keyof T, JsonSchema>;
 
 export const logEntry = record({
   id: text(), receivedAt: time, flowId: text(), revision: text(), method: text(), path: text(),
-  headers: openObject, query: openObject, body: maybeText, bodyTruncated: boolean, outcome: enumOf(LOG_OUTCOMES),
+  headers: openObject, query: openObject,
+  body: { description: 'a JSON body (content type JSON, kept whole) as its value; any other body as its text; null: none' },
+  bodyText: { ...maybeText, description: 'the body as received, cut at the log\'s size cap' },
+  bodyTruncated: boolean, outcome: enumOf(LOG_OUTCOMES),
   reason: maybeText, status: integer, durationMs: number, executionId: maybeText, contactId: maybeText,
   identification: maybeText, duplicateOf: maybeText, replayOf: maybeText,
-} satisfies Properties<LogEntry>);
+} satisfies Properties<LogEntry & { bodyText: unknown }>);
 
 const request = record({
   method: text(), path: text(), headers: openObject, query: openObject, body: anything, ip: text(), receivedAt: time,
@@ -39,7 +43,7 @@ export const journalEntry = record(
 
 export const execution = record({
   id: text(), flowId: text(), revision: text(), logId: text(), mode: enumOf(['sync', 'async']), status: enumOf(EXECUTION_STATUSES),
-  input: record({ request, vars: openObject, contactId: maybeText } satisfies Properties<ExecutionRecord['input']>),
+  input: record({ request, vars: openObject, contactId: maybeText, logged: boolean } satisfies Properties<ExecutionRecord['input']>, ['logged']),
   attempts: integer, createdAt: time, startedAt: nullable('string'), finishedAt: nullable('string'), error: maybeText,
   journal: arrayOf(journalEntry),
 } satisfies Properties<ExecutionRecord & { journal: unknown }>);
@@ -79,7 +83,7 @@ const textsOrAll = { type: ['array', 'null'], items: text(), description: 'null:
 const outcomeCounts = record({ success: integer, slow: integer, error: integer, rejected: integer } satisfies Properties<OutcomeCounts>);
 
 export const subscriptionOverview = record({
-  id: text(), url: text('credentials in it redacted'), events: texts, channels: textsOrAll, flows: textsOrAll, enabled: boolean,
+  id: text(), url: text('credentials in it redacted'), events: texts, format: enumOf(EVENT_FORMATS), channels: textsOrAll, flows: textsOrAll, enabled: boolean,
   ordered: boolean, signed: boolean, headers: arrayOf(text('a header name')), timeoutMs: integer, retrySchedule: arrayOf(integer),
   slowMs: integer,
   breaker: record({ failures: integer, windowMs: integer, cooldownMs: integer, state: enumOf(BREAKER_STATES), openedAt: nullable('string'), openUntil: nullable('string') }),

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { EngineContext } from '../../request/context.ts';
 import type { EventDeliveryStatus } from '../../store/types.ts';
-import { EventHub } from '../../events/service.ts';
+import { EventHub, testRefusal } from '../../events/service.ts';
 import { EVENT_TYPES, type EventType } from '../../events/types.ts';
 import type { Subscription } from '../../events/subscriptions.ts';
 import { DELIVERY_STATUSES, attempt, breakerState, delivery, health, subscriptionOverview } from './shapes.ts';
@@ -95,10 +95,20 @@ function deliveryRoutes(api: FastifyInstance, find: (id: string) => Found): void
 
   api.post<ById & { Querystring: { type?: EventType } }>(
     '/:id/test',
-    { schema: { summary: 'send a sample event now, enabled or not; nothing is stored', tags, params, querystring: query({ type: enumParam(EVENT_TYPES) }), response: answers(testAnswer) } },
+    {
+      schema: {
+        summary: 'send a sample event now, in the subscription\'s format; nothing is stored. 422 for a type it does not take; 409 when it is disabled, unless `type` names one it takes',
+        tags,
+        params,
+        querystring: query({ type: enumParam(EVENT_TYPES) }),
+        response: answers(testAnswer),
+      },
+    },
     async (req, reply) => {
       const found = find(req.params.id);
       if (found.error !== undefined) return reply.code(404).send(found);
+      const refused = testRefusal(found.sub, req.query.type, '?type=');
+      if (refused) return reply.code(refused.status).send({ error: refused.reason });
       return { subscription: found.sub.id, ...(await found.hub.test(found.sub, req.query.type)) };
     },
   );

@@ -110,8 +110,12 @@ export interface EventStore {
   claimEventDeliveries(subscriptionId: string, limit: number, leaseMs: number, now: Date, ordered: boolean): Promise<ClaimedEventDelivery[]>;
   /** records an attempt and moves the delivery on: pending again at `nextAt`, delivered, or failed (dead letter) */
   recordEventAttempt(attempt: EventAttempt, next: EventDeliveryNext): Promise<void>;
-  /** the breaker holds a subscription: its due deliveries are recorded as rejected and postponed to `until` */
-  holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string): Promise<number>;
+  /**
+   * The breaker holds a subscription: its due deliveries are postponed to `until` and recorded as rejected, each once
+   * per opening: one already recorded as rejected at or after `since` (when the opening began) is only postponed.
+   * Returns how many were postponed.
+   */
+  holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string, since?: string): Promise<number>;
   /** dead letters (failed) of a subscription, created since `since` or with these ids, become pending again now */
   replayEventDeliveries(subscriptionId: string, query: { since?: string; ids?: number[] }, now: string): Promise<number>;
   /** newest first */

@@ -38,8 +38,14 @@ export type ExecutionStatus = 'queued' | 'running' | 'completed' | 'failed' | 's
 /** What an execution needs to run, stored with it so that it can run (or resume) in another process. */
 export interface ExecutionInput {
   request: { method: string; path: string; headers: Record<string, unknown>; query: Record<string, unknown>; body: unknown; ip: string; receivedAt: string };
+  /** the variables the intake added to the request's own (its params); a run starts from both */
   vars: Record<string, unknown>;
   contactId: string | null;
+  /**
+   * The request's body is its log row's, verbatim and whole (JSON or empty): the store keeps it there only, and an
+   * execution read back gets the log row's request (its headers as the log shows them, credentials redacted).
+   */
+  logged?: boolean;
 }
 
 export interface ExecutionRecord {

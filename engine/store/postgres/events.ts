@@ -53,16 +53,18 @@ export class PostgresEvents implements EventStore {
     return this.session.batch.add(attemptWrite(attempt, next));
   }
 
-  async holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string): Promise<number> {
+  async holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string, since?: string): Promise<number> {
     await this.session.settle();
-    // the due deliveries, each recorded as rejected and postponed, in one statement
+    // the due deliveries, each postponed and recorded as rejected (unless it was since `since`), in one statement
     const { rowCount } = await this.session.pool.query(
       `WITH due AS (SELECT id, subscription_id, event_id, event_type, attempts FROM event_deliveries WHERE ${DUE} FOR UPDATE SKIP LOCKED),
             rejected AS (
               INSERT INTO event_attempts (delivery_id, subscription_id, event_id, event_type, attempt, at, outcome, status, duration_ms, error, body)
-              SELECT id, subscription_id, event_id, event_type, attempts + 1, $2::timestamptz, 'rejected', NULL, NULL, $4::text, NULL FROM due)
+              SELECT id, subscription_id, event_id, event_type, attempts + 1, $2::timestamptz, 'rejected', NULL, NULL, $4::text, NULL FROM due
+              WHERE $5::timestamptz IS NULL
+                OR NOT EXISTS (SELECT 1 FROM event_attempts a WHERE a.delivery_id = due.id AND a.outcome = 'rejected' AND a.at >= $5::timestamptz))
        UPDATE event_deliveries d SET next_at = $3 FROM due WHERE d.id = due.id`,
-      [subscriptionId, iso(now, 'now'), iso(until, 'until'), text(reason)],
+      [subscriptionId, iso(now, 'now'), iso(until, 'until'), text(reason), since === undefined ? null : iso(since, 'since')],
     );
     return rowCount ?? 0;
   }

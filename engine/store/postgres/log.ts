@@ -1,4 +1,4 @@
-import { iso, toExecution, toJournal, toLog } from '../rows.ts';
+import { iso, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
 import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
 import { SWEEP_SLICE, type PendingLogWrite, type PostgresSession } from './session.ts';
 import { insertStatements, jsonOrNull, text, updateStatements, type Statement } from './sql.ts';
@@ -34,7 +34,7 @@ export class PostgresLog implements LogStore {
 
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.session.ensureOpen();
-    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
+    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log);
     const write = this.session.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalValues) });
     return this.track(execution?.id, write);
   }
@@ -64,7 +64,8 @@ export class PostgresLog implements LogStore {
        RETURNING e.*`,
       [now.toISOString(), new Date(now.getTime() + leaseMs).toISOString(), Math.floor(limit)],
     );
-    return rows.map(toExecution).sort((a, b) => compare(a.createdAt, b.createdAt) || compare(a.id, b.id));
+    const executions = await this.withLoggedRequests(rows);
+    return executions.sort((a, b) => compare(a.createdAt, b.createdAt) || compare(a.id, b.id));
   }
 
   async renewLease(executionId: string, leaseMs: number): Promise<void> {
@@ -135,7 +136,18 @@ export class PostgresLog implements LogStore {
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
     await this.session.settle();
     const { rows } = await this.session.pool.query('SELECT * FROM executions WHERE id = $1', [id]);
-    return rows[0] && toExecution(rows[0]);
+    return rows[0] && (await this.withLoggedRequests(rows))[0];
+  }
+
+  /** execution rows as records, with the requests kept in their log rows (storedInput) read from there, in one query */
+  private async withLoggedRequests(rows: Row[]): Promise<ExecutionRecord[]> {
+    const logIds = rows.filter((row) => (row.input as string).startsWith('{"logged":true')).map((row) => row.log_id);
+    const logs = new Map<unknown, Row>();
+    if (logIds.length > 0) {
+      const found = await this.session.pool.query(`SELECT id, ${LOGGED_REQUEST_COLUMNS.join(', ')} FROM webhook_log WHERE id = ANY($1)`, [logIds]);
+      for (const row of found.rows) logs.set(row.id, row);
+    }
+    return rows.map((row) => toExecution(row, () => logs.get(row.log_id)));
   }
 
   async queueDepth(): Promise<number> {
@@ -249,9 +261,9 @@ function logValues(log: LogEntry): unknown[] {
   ];
 }
 
-function executionValues(e: ExecutionRecord, leaseUntil: string | null = null): unknown[] {
+function executionValues(e: ExecutionRecord, leaseUntil: string | null, log: LogEntry): unknown[] {
   return [
-    e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, iso(e.createdAt, 'createdAt'),
+    e.id, e.flowId, e.revision, e.logId, e.mode, e.status, storedInput(e, log), e.attempts, iso(e.createdAt, 'createdAt'),
     e.startedAt === null ? null : iso(e.startedAt, 'startedAt'), e.finishedAt === null ? null : iso(e.finishedAt, 'finishedAt'), text(e.error),
     leaseUntil,
   ];

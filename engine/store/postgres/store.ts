@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { ComposedStore, type StoreParts } from '../compose.ts';
 import type { CommitStats } from '../types.ts';
 import { groupCommit } from './commit.ts';
@@ -21,8 +21,11 @@ import { PostgresSession } from './session.ts';
 const JSON_OIDS = new Set([114, 3802]);
 const TYPES = {
   getTypeParser: ((oid: number, format?: string) =>
-    JSON_OIDS.has(oid) ? (value: string) => value : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    JSON_OIDS.has(oid) ? (value: string) => value : driver!.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
+
+// the driver loads with the first Postgres store: a server on SQLite never needs its modules (about 3 MB of heap)
+let driver: typeof pg | undefined;
 
 export interface PostgresStoreOptions {
   now?: () => Date;
@@ -32,7 +35,8 @@ export interface PostgresStoreOptions {
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
   const now = options.now ?? (() => new Date());
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: TYPES, application_name: 'hooks' });
+  driver ??= (await import('pg')).default;
+  const pool = new driver.Pool({ connectionString: url, max: options.poolSize ?? 10, types: TYPES, application_name: 'hooks' });
   // an idle connection that broke (a server restart): the pool drops it; the next query reports the problem
   pool.on('error', () => undefined);
   try {

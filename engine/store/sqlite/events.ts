@@ -56,12 +56,13 @@ export class SqliteEvents implements EventStore {
     return this.session.batch.add({ kind: 'attempt', ...attemptRows({ ...attempt, at }, { status: next.status, nextAt: next.nextAt === null ? null : iso(next.nextAt, 'nextAt') }) });
   }
 
-  async holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string): Promise<number> {
+  async holdEventDeliveries(subscriptionId: string, now: string, until: string, reason: string, since?: string): Promise<number> {
     this.session.settle();
     const at = iso(now, 'now');
     const to = iso(until, 'until');
+    const from = since === undefined ? null : iso(since, 'since');
     const hold = this.session.db.transaction((): number => {
-      this.sql.rejectDue.run({ sub: subscriptionId, now: at, reason });
+      this.sql.rejectDue.run({ sub: subscriptionId, now: at, reason, since: from });
       return this.sql.postponeDue.run({ sub: subscriptionId, now: at, until: to }).changes;
     });
     return hold.immediate();
@@ -175,7 +176,8 @@ function prepare(db: Database.Database) {
     lease: s('UPDATE event_deliveries SET lease_until = @leaseUntil WHERE id = @id'),
     claimed: s('SELECT d.*, e.payload FROM event_deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?'),
     rejectDue: s(`INSERT INTO event_attempts (delivery_id, subscription_id, event_id, event_type, attempt, at, outcome, status, duration_ms, error, body)
-      SELECT id, subscription_id, event_id, event_type, attempts + 1, @now, 'rejected', NULL, NULL, @reason, NULL FROM event_deliveries WHERE ${due}`),
+      SELECT id, subscription_id, event_id, event_type, attempts + 1, @now, 'rejected', NULL, NULL, @reason, NULL FROM event_deliveries d WHERE ${due}
+        AND (@since IS NULL OR NOT EXISTS (SELECT 1 FROM event_attempts a WHERE a.delivery_id = d.id AND a.outcome = 'rejected' AND a.at >= @since))`),
     postponeDue: s(`UPDATE event_deliveries SET next_at = @until WHERE ${due}`),
     replayOne: s(`UPDATE event_deliveries SET status = 'pending', attempts = 0, next_at = @now, lease_until = NULL, finished_at = NULL, replays = replays + 1
       WHERE id = @id AND subscription_id = @sub AND status = 'failed'`),

@@ -26,41 +26,36 @@ export function inlineEntry({ executionId: _, ...entry }: JournalEntry): InlineE
 }
 
 /**
- * Whether an execution can be kept in this log row: the row names it, and the fields they share are equal, so that the
- * row stores them once (see embedRun). Otherwise the execution gets its own row.
- */
-export function isLogOf(log: LogEntry, e: ExecutionRecord): boolean {
-  const { request } = e.input;
-  return log.executionId === e.id && e.logId === log.id && e.flowId === log.flowId && e.revision === log.revision &&
-    e.createdAt === log.receivedAt && request.receivedAt === log.receivedAt && request.method === log.method &&
-    request.path === log.path && JSON.stringify(request.query) === JSON.stringify(log.query);
-}
-
-/**
  * A finished run as its log row keeps it: only what the row does not already hold (isLogOf), so a sync request writes
  * and serialises its id, flow, times and request once. readEmbeddedRun puts the row's fields back. Rows written before
  * this, with every field, read back the same.
  */
 export function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
-  const { request, vars, contactId } = e.input;
+  const { request, vars, contactId, logged } = e.input;
   const { startedAt, finishedAt } = times(e);
+  // a request whose body the row holds verbatim (ExecutionInput.logged) keeps neither its body nor its headers twice
+  const kept = logged ? { ip: request.ip } : { headers: request.headers, body: request.body, ip: request.ip };
   return {
     mode: e.mode, status: e.status, attempts: e.attempts, startedAt, finishedAt, error: e.error,
-    input: { request: { headers: request.headers, body: request.body, ip: request.ip }, vars, contactId },
+    input: { request: kept, vars, contactId, ...(logged ? { logged } : {}) },
     journal: journal.map(inlineEntry),
   };
 }
 
 export function readEmbeddedRun(row: Row): EmbeddedExecution {
   const run = JSON.parse(row.execution as string) as ReturnType<typeof embedRun>;
-  const { request, vars, contactId } = run.input;
+  const { vars, contactId, logged } = run.input;
+  // a logged request is the row's own (embedRun): its headers as the log shows them, its body parsed again
+  const request = logged
+    ? { headers: JSON.parse(row.headers as string), body: row.body === null ? {} : JSON.parse(row.body as string), ip: run.input.request.ip }
+    : (run.input.request as { headers: Record<string, unknown>; body: unknown; ip: string });
   const receivedAt = row.received_at as string;
   return {
     id: row.execution_id as string, flowId: row.flow_id as string, revision: row.revision as string, logId: row.id as string,
     mode: run.mode, status: run.status,
     input: {
       request: { method: row.method as string, path: row.path as string, headers: request.headers, query: JSON.parse(row.query as string), body: request.body, ip: request.ip, receivedAt },
-      vars, contactId,
+      vars, contactId, ...(logged ? { logged } : {}),
     },
     attempts: run.attempts, createdAt: receivedAt, startedAt: run.startedAt, finishedAt: run.finishedAt, error: run.error,
     journal: run.journal,

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import { iso, toExecution, toJournal, toLog, type Row } from '../rows.ts';
+import { isLogOf, iso, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
 import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
-import { embedRun, inlineEntry, isLogOf, readEmbeddedRun, times, type EmbeddedExecution, type InlineEntry } from './inline-runs.ts';
+import { embedRun, inlineEntry, readEmbeddedRun, times, type EmbeddedExecution, type InlineEntry } from './inline-runs.ts';
 import { SWEEP_SLICE, yieldToEventLoop, type PendingLogWrite, type SqliteSession } from './session.ts';
 
 /** The webhook log and the execution queue on SQLite: the request path's writes all join the group commit. */
@@ -31,7 +31,7 @@ export class SqliteLog implements LogStore {
       // (one row, not one per step or two per request: the sync request's commit is the hot path)
       return this.session.batch.add({ kind: 'request', log: logValues(log, JSON.stringify(embedRun(execution, journal))), journal: [] });
     }
-    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'));
+    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log);
     return this.session.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalRow) });
   }
 
@@ -46,7 +46,7 @@ export class SqliteLog implements LogStore {
         (id) => this.sql.claim.get({ id, now: at, leaseUntil }) as Row,
       ),
     );
-    return claim.immediate().map(toExecution);
+    return claim.immediate().map((row) => this.toExecution(row));
   }
 
   async renewLease(executionId: string, leaseMs: number): Promise<void> {
@@ -112,11 +112,16 @@ export class SqliteLog implements LogStore {
   async getExecution(id: string): Promise<ExecutionRecord | undefined> {
     this.session.settle();
     const row = this.sql.getExecution.get(id);
-    if (row) return toExecution(row);
+    if (row) return this.toExecution(row);
     const embedded = this.embeddedExecution(id);
     if (!embedded) return undefined;
     const { journal: _, ...execution } = embedded;
     return execution;
+  }
+
+  /** an execution row, with its request from its log row when it is kept there (storedInput) */
+  private toExecution(row: Row): ExecutionRecord {
+    return toExecution(row, () => this.sql.loggedRequest.get(row.log_id));
   }
 
   /** a finished sync run kept in its log row (see commitLog) */
@@ -192,9 +197,10 @@ function prepare(db: Database.Database) {
     renew: s(`UPDATE executions SET lease_until = @leaseUntil WHERE id = @id AND status = 'running'`),
     getLog: s('SELECT * FROM webhook_log WHERE id = ?'),
     getExecution: s('SELECT * FROM executions WHERE id = ?'),
+    loggedRequest: s(`SELECT ${LOGGED_REQUEST_COLUMNS.join(', ')} FROM webhook_log WHERE id = ?`),
     journal: s('SELECT * FROM journal WHERE execution_id = ? ORDER BY seq, step_id'),
     inlineJournal: s('SELECT journal FROM executions WHERE id = ?').pluck(),
-    embeddedExecution: s(`SELECT id, received_at, flow_id, revision, method, path, query, execution_id, execution
+    embeddedExecution: s(`SELECT id, received_at, flow_id, revision, method, path, headers, query, body, execution_id, execution
       FROM webhook_log WHERE execution_id = ? AND execution IS NOT NULL`),
     queueDepth: s(`SELECT count(*) FROM executions WHERE status IN ('queued', 'running')`).pluck(),
     sweepLogs: s(`DELETE FROM webhook_log WHERE rowid IN
@@ -218,9 +224,9 @@ function logValues(log: LogEntry, execution: string | null = null): unknown[] {
 const EXECUTION_COLUMNS = 'id,flow_id,revision,log_id,mode,status,input,attempts,created_at,started_at,finished_at,error,lease_until,journal';
 
 /** An execution row's values in the order of EXECUTION_COLUMNS; its inline journal comes with the finish (finishExecution). */
-function executionValues(e: ExecutionRecord, leaseUntil: string | null = null): unknown[] {
+function executionValues(e: ExecutionRecord, leaseUntil: string | null, log: LogEntry): unknown[] {
   const { createdAt, startedAt, finishedAt } = times(e);
-  return [e.id, e.flowId, e.revision, e.logId, e.mode, e.status, JSON.stringify(e.input), e.attempts, createdAt, startedAt, finishedAt, e.error, leaseUntil, null];
+  return [e.id, e.flowId, e.revision, e.logId, e.mode, e.status, storedInput(e, log), e.attempts, createdAt, startedAt, finishedAt, e.error, leaseUntil, null];
 }
 
 function journalRow(j: JournalEntry): Row {
