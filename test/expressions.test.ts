@@ -76,6 +76,24 @@ describe('expressions', () => {
     expect(await mapped(scope)).toEqual([1, 2]);
   });
 
+  it('gives every flow that writes the same template its own answer, from one compiled copy', async () => {
+    // flows share compiled texts, constants and expressions (memory at 1,000 flows): nothing of one render reaches another
+    const first = compileTemplate({ to: '{{ contact.phone }}', text: 'Hi {{ vars.name }}, {{ $count(vars.items) }} items', fixed: { tier: 'gold' } });
+    const second = compileTemplate({ to: '{{ contact.phone }}', text: 'Hi {{ vars.name }}, {{ $count(vars.items) }} items', fixed: { tier: 'gold' } });
+    const ann = { contact: { phone: '+1555' }, vars: { name: 'Ann', items: [1, 2] } };
+    const bob = { contact: { phone: '+1666' }, vars: { name: 'Bob', items: [] } };
+    const [a, b] = await Promise.all([first(ann), second(bob)]);
+    expect(a).toEqual({ to: '+1555', text: 'Hi Ann, 2 items', fixed: { tier: 'gold' } });
+    expect(b).toEqual({ to: '+1666', text: 'Hi Bob, 0 items', fixed: { tier: 'gold' } });
+    (a as { to: string }).to = 'changed by the caller';
+    expect(await first(ann)).toEqual({ to: '+1555', text: 'Hi Ann, 2 items', fixed: { tier: 'gold' } });
+    expect(() => ((a as { fixed: { tier: string } }).fixed.tier = 'x')).toThrow(TypeError);
+    // an expression only JSONata evaluates: the same answer each time, whoever asked before
+    const count = compileExpression('$count(vars.items) * 2');
+    expect([await count.evaluate(ann), await count.evaluate(bob), await count.evaluate(ann)]).toEqual([4, 0, 4]);
+    expect(() => compileExpression('vars.items[')).toThrow(/Expected/);
+  });
+
   it('fails a runaway expression with a clear error instead of stalling', async () => {
     const runaway = compileExpression('($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100000))', { timeoutMs: 1000, maxDepth: 200, maxSequence: 1_000_000 });
     await expect(runaway.evaluate({})).rejects.toThrow(/recursed deeper than the limit/);

@@ -19,6 +19,7 @@ export interface CompiledExpression {
    * await per value is a measurable share of a request.
    */
   readNow(scope: unknown): unknown;
+  // both are plain functions, called detached too: a template keeps an expression's own as its renderings
 }
 
 /** What `readNow` returns for an expression or data it does not cover: `evaluate` (JSONata) gives that value. */
@@ -73,10 +74,12 @@ export function compileExpression(source: string, limits: ExpressionLimits = DEF
 }
 
 function compileUncached(source: string, limits: ExpressionLimits): CompiledExpression {
+  // jsonata's typings omit the guardrail options (timeout, stack, sequence) that its runtime honours
+  const options = { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence } as never;
   let compiled: ReturnType<typeof jsonata>;
   try {
-    // jsonata's typings omit the guardrail options (timeout, stack, sequence) that its runtime honours
-    compiled = jsonata(source, { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence } as never);
+    // compiled once, at load: a syntax error fails the load, and no request pays for a parse
+    compiled = jsonata(source, options);
   } catch (err) {
     throw toExpressionError(err, source);
   }

@@ -8,7 +8,8 @@ export const branchStep: StepDefinition<BranchCase[]> = {
   pure: true,
   compile(id, spec, path, ctx) {
     const cases: { when: CompiledExpression | undefined; steps: CompiledStep[] }[] = [];
-    spec.forEach((item, i) => {
+    // a loop, not a closure: V8 keeps what any closure here captures for as long as `run` lives (the compile context)
+    for (const [i, item] of spec.entries()) {
       const at = [...path, i];
       if (item.else !== undefined) {
         if (item.when !== undefined) ctx.problem([...at, 'else'], 'a case has either `when` with `steps`, or `else`, not both', { key: true });
@@ -19,7 +20,7 @@ export const branchStep: StepDefinition<BranchCase[]> = {
       } else {
         ctx.problem(at, 'a case needs `when` and `steps`, or `else`');
       }
-    });
+    }
     return {
       id,
       kind: 'branch',

@@ -48,7 +48,9 @@ export const httpStep: StepDefinition<Http> = {
       headers: ctx.template([...path, 'headers'], spec.headers ?? {}),
       body: spec.body === undefined ? undefined : ctx.template([...path, 'body'], spec.body),
     };
-    const saves: Saves = Object.entries(spec.save ?? {}).map(([name, source]) => [name, ctx.expression([...path, 'save', name], source)] as const);
+    // a loop, not a closure: V8 keeps what any closure here captures for as long as `run` lives (the compile context)
+    const saves: [string, CompiledExpression][] = [];
+    for (const [name, source] of Object.entries(spec.save ?? {})) saves.push([name, ctx.expression([...path, 'save', name], source)]);
     const timeoutMs = spec.timeout ? parseDuration(spec.timeout) : ctx.config.http.timeoutMs;
     const failureVar = spec.onError ?? DEFAULT_FAILURE_VAR;
     const { http } = ctx.config;
