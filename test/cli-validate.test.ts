@@ -62,7 +62,7 @@ describe('hooks validate', () => {
     await dir.write('broken.config.yaml', 'server:\n  prot: 8080\n');
     const result = await runHooks(['validate', '--config', 'broken.config.yaml'], { cwd: dir.dir });
     expect(result.code).toBe(2);
-    expect(result.err).toBe('broken.config.yaml:2:3 server.prot: unknown property "prot" (did you mean "port"?); allowed here: host, port, basePath, bodyLimit, publicUrl, trustProxy');
+    expect(result.err).toBe('broken.config.yaml:2:3 server.prot: unknown property "prot" (did you mean "port"?); allowed here: host, port, basePath, bodyLimit, requestTimeout, publicUrl, trustProxy');
   });
 
   it('says so when a path does not exist, and when the format is unknown', async () => {

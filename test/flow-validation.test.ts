@@ -148,3 +148,65 @@ describe('signature settings are checked when the file loads', () => {
     }
   });
 });
+
+describe('a route the engine would never hand to the flow is refused at load', () => {
+  let dir: Awaited<ReturnType<typeof scratchDir>>;
+  let atHooks: EngineConfig;
+  let atRoot: EngineConfig;
+  const problemsOf = async (config: EngineConfig, yaml: string) => {
+    const file = await dir.write('route.yaml', yaml);
+    const result = await loadFlowFile(file, 'flows/route.yaml', config, {});
+    return result.ok ? [] : result.problems.map(formatProblem);
+  };
+  const withPath = (path: string) => `version: 1\nid: f\ntrigger:\n  path: "${path}"\n`;
+  beforeAll(async () => {
+    dir = await scratchDir();
+    const defaults = await loadConfig(undefined, {}, dir.dir);
+    const root = await loadConfig(await dir.write('root.config.yaml', 'server: { basePath: "" }\n'), {}, dir.dir);
+    if (!defaults.ok || !root.ok) throw new Error('configs must load');
+    atHooks = defaults.config;
+    atRoot = root.config;
+    expect(atRoot.server.basePath).toBe('');
+  });
+  afterAll(() => dir.remove());
+
+  for (const path of ['/a/../admin', '/..', '/a/./b', '/a/..']) {
+    it(`refuses the dot segment in ${path}, under any basePath`, async () => {
+      expect(await problemsOf(atHooks, withPath(path))).toEqual([
+        `flows/route.yaml:4:9 trigger.path: route "${path}" has a "." or ".." segment, which clients and proxies resolve away before it arrives; write the path without it`,
+      ]);
+    });
+  }
+
+  it('refuses a percent-encoded dot (the path pattern allows no %)', async () => {
+    expect(await problemsOf(atHooks, withPath('/a/%2e%2e/b'))).toEqual([
+      `flows/route.yaml:4:9 trigger.path: the string "/a/%2e%2e/b" is not valid here: route under the server's basePath. Default: /<id>.`,
+    ]);
+  });
+
+  it('keeps refusing /_ routes, /_status included', async () => {
+    expect(await problemsOf(atRoot, withPath('/_status/twilio'))).toEqual([
+      `flows/route.yaml:4:9 trigger.path: routes starting with /_ are the engine's own (/_status/twilio receives Twilio status callbacks); choose another path`,
+    ]);
+  });
+
+  for (const [path, own] of [['/api', '/api'], ['/api/flows', '/api'], ['/metrics', '/metrics'], ['/healthz', '/healthz'], ['/readyz', '/readyz'], ['/ui', '/ui'], ['/ui/flows/x', '/ui'], ['/metrics/', '/metrics']]) {
+    it(`refuses ${path} when the flows sit at the root, naming ${own}`, async () => {
+      expect(await problemsOf(atRoot, withPath(path))).toEqual([
+        `flows/route.yaml:4:9 trigger.path: route "${path}" is shadowed by the engine's own ${own} (server.basePath is ""): choose another path, or set server.basePath, e.g. /hooks`,
+      ]);
+    });
+  }
+
+  it('refuses a default route /<id> that lands on an engine path, at the id', async () => {
+    expect(await problemsOf(atRoot, 'version: 1\nid: metrics\ntrigger: {}\n')).toEqual([
+      `flows/route.yaml:2:5 id: route "/metrics" is shadowed by the engine's own /metrics (server.basePath is ""): choose another path, or set server.basePath, e.g. /hooks`,
+    ]);
+  });
+
+  it('allows names that only start like an engine path, and engine paths under a basePath', async () => {
+    for (const path of ['/apix', '/metrics-x', '/healthzz', '/uiux', '/a.b/..c']) expect(await problemsOf(atRoot, withPath(path))).toEqual([]);
+    expect(await problemsOf(atHooks, withPath('/api'))).toEqual([]); // served at /hooks/api
+    expect(await problemsOf(atHooks, withPath('/metrics'))).toEqual([]);
+  });
+});

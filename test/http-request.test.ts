@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redactUrl, sendRequest, type OutgoingRequest } from '../engine/http/request.ts';
-import { classifyAddress } from '../engine/http/address-guard.ts';
+import { AddressGuard, classifyAddress } from '../engine/http/address-guard.ts';
 
 // Every server here listens on 127.0.0.1; no test sends traffic anywhere else.
 
@@ -305,6 +305,22 @@ describe('sendRequest: address safety', () => {
     expect(server.hits).toHaveLength(1);
   });
 
+  it('refuses NAT64, IPv4-compatible, 6to4 and site-local literals before connecting', async () => {
+    const strict = { ...base, allowList: [] };
+    for (const [host, shown, label] of [
+      ['[64:ff9b::127.0.0.1]', '64:ff9b::7f00:1', 'loopback address'],
+      ['[::127.0.0.1]', '::7f00:1', 'loopback address'],
+      ['[2002:c0a8:101::]', '2002:c0a8:101::', 'private network address'],
+      ['[fec0::1]', 'fec0::1', 'private network address'],
+    ]) {
+      const result = await sendRequest({ ...strict, url: `http://${host}:9/` });
+      expect(result.error).toEqual({
+        kind: 'BadRequest',
+        message: `refused to call ${shown}: ${label} (set http.allowPrivateNetworks or add it to http.allowList)`,
+      });
+    }
+  });
+
   it('allowList matches CIDR ranges and exact host names', async () => {
     const server = await startServer((_req, res) => json(res, 200, {}));
     expect((await sendRequest({ ...base, allowList: ['127.0.0.0/8'], url: server.url })).ok).toBe(true);
@@ -437,11 +453,46 @@ describe('classifyAddress (pure, no traffic)', () => {
     ['8.8.8.8', 'public'],
     ['172.32.0.1', 'public'],
     ['2606:4700::1111', 'public'],
+    // IPv6 forms that carry an IPv4 address are judged by it; site-local is private.
+    ['64:ff9b::7f00:1', 'loopback'],
+    ['64:ff9b::10.0.0.1', 'private'],
+    ['64:ff9b:1::a9fe:a9fe', 'link-local'],
+    ['::127.0.0.1', 'loopback'],
+    ['::ffff:10.0.0.1', 'private'],
+    ['::ffff:0:192.168.0.1', 'private'],
+    ['2002:7f00:1::', 'loopback'],
+    ['2002:c0a8:0101::', 'private'],
+    ['2002:a9fe:a9fe:1::5', 'link-local'],
+    ['fec0::1', 'private'],
+    ['64:ff9b::808:808', 'public'],
+    ['::8.8.8.8', 'public'],
+    ['2002:0808:0808::', 'public'],
+    ['2002:0808:0808:1::5', 'public'],
   ])('%s is %s', (ip, expected) => {
     expect(classifyAddress(ip)).toBe(expected);
   });
 
   it('rejects something that is not an IP', () => {
     expect(() => classifyAddress('example.com')).toThrow(TypeError);
+  });
+});
+
+describe('AddressGuard.refusal (pure, no traffic)', () => {
+  const strict = new AddressGuard({ allowPrivateNetworks: false, allowList: [] });
+  const hint = '(set http.allowPrivateNetworks or add it to http.allowList)';
+
+  it('refuses embedded private IPv4 and site-local addresses with the usual message', () => {
+    expect(strict.refusal('64:ff9b::7f00:1')).toBe(`refused to call 64:ff9b::7f00:1: loopback address ${hint}`);
+    expect(strict.refusal('[2002:c0a8:101::]')).toBe(`refused to call 2002:c0a8:101::: private network address ${hint}`);
+    expect(strict.refusal('evil.example', 'fec0::1')).toBe(`refused to call evil.example (fec0::1): private network address ${hint}`);
+    expect(strict.refusal('64:ff9b::808:808')).toBeUndefined();
+    expect(strict.refusal('2002:808:808::')).toBeUndefined();
+  });
+
+  it('an allow-listed IPv4 range also covers its NAT64 and 6to4 forms', () => {
+    const guard = new AddressGuard({ allowPrivateNetworks: false, allowList: ['10.0.0.0/8'] });
+    expect(guard.refusal('64:ff9b::a00:1')).toBeUndefined();
+    expect(guard.refusal('2002:a00:1::')).toBeUndefined();
+    expect(guard.refusal('64:ff9b::7f00:1')).toMatch(/^refused to call 64:ff9b::7f00:1: loopback address/);
   });
 });

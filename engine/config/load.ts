@@ -17,7 +17,7 @@ export interface EngineConfig {
   file: string | undefined;
   /** folder that relative paths resolve against */
   dir: string;
-  server: { host: string; port: number; basePath: string; bodyLimit: number; publicUrl: string | undefined; trustProxy: boolean };
+  server: { host: string; port: number; basePath: string; bodyLimit: number; requestTimeoutMs: number; publicUrl: string | undefined; trustProxy: boolean };
   storage: { url: string; retentionMs: number };
   queue: { concurrency: number; leaseMs: number };
   flows: { dir: string; watch: boolean };
@@ -126,6 +126,7 @@ function withDefaults(c: Config, file: string | undefined, dir: string, secrets:
       port: c.server?.port ?? 8080,
       basePath: normaliseBasePath(c.server?.basePath),
       bodyLimit: c.server?.bodyLimit ?? 1024 * 1024,
+      requestTimeoutMs: durationOr(c.server?.requestTimeout, 30_000),
       publicUrl: c.server?.publicUrl?.replace(/\/+$/, '') || undefined,
       trustProxy: c.server?.trustProxy ?? false,
     },

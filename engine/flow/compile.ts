@@ -9,6 +9,7 @@ import { compileExpression, ExpressionError, type CompiledExpression } from '../
 import { compileTemplate, type TemplateProblem } from '../expr/template.ts';
 import { parseDuration } from '../expr/duration.ts';
 import { validateSignatureSpec } from '../trust/signatures.ts';
+import { ENGINE_PATHS } from './route.ts';
 
 export interface CompileProblem {
   path: DocPath;
@@ -132,11 +133,24 @@ function checkFlowRules(flow: Flow, mode: CompileContext['mode'], config: Engine
       }
     }
   }
-  if (trigger.path?.startsWith('/_')) {
-    problems.push({ path: ['trigger', 'path'], message: `routes starting with /_ are the engine's own (${config.server.basePath}/_status/twilio receives Twilio status callbacks); choose another path` });
-  }
+  checkRoute(flow, config.server.basePath, problems);
   if (trigger.inbound && !config.channels[trigger.inbound.channel]) {
     problems.push({ path: ['trigger', 'inbound', 'channel'], message: `unknown channel "${trigger.inbound.channel}"; channels in the config: ${Object.keys(config.channels).join(', ') || 'none'}` });
+  }
+}
+
+/** A route must reach the flow: no dot segments (a client or proxy resolves them away), nothing the engine serves itself. */
+function checkRoute(flow: Flow, basePath: string, problems: CompileProblem[]): void {
+  const route = flow.trigger.path ?? `/${flow.id}`;
+  const path: DocPath = flow.trigger.path === undefined ? ['id'] : ['trigger', 'path'];
+  if (route.split('/').some((segment) => segment === '.' || segment === '..')) {
+    problems.push({ path, message: `route "${route}" has a "." or ".." segment, which clients and proxies resolve away before it arrives; write the path without it` });
+  } else if (route.startsWith('/_')) {
+    problems.push({ path, message: `routes starting with /_ are the engine's own (${basePath}/_status/twilio receives Twilio status callbacks); choose another path` });
+  } else if (basePath === '') {
+    // the flows sit at the server's root, beside the engine's own routes, which Fastify picks first
+    const own = ENGINE_PATHS.find((p) => route === p || route.startsWith(`${p}/`));
+    if (own) problems.push({ path, message: `route "${route}" is shadowed by the engine's own ${own} (server.basePath is ""): choose another path, or set server.basePath, e.g. /hooks` });
   }
 }
 

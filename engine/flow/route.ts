@@ -23,3 +23,9 @@ export function callerUrl(origin: string, basePath: string, flow: RouteParts): s
   const token = flow.auth.token !== undefined ? `/${encodeURIComponent(flow.auth.token)}` : '';
   return `${origin.replace(/\/+$/, '')}${basePath}${flow.route}${token}`;
 }
+
+/**
+ * The paths the server answers itself, at its root (engine/server/app.ts), and the console to come at /ui. A flow
+ * route equal to or under one of them would be shadowed when the flows sit at the root (`server.basePath: ""`).
+ */
+export const ENGINE_PATHS = ['/api', '/metrics', '/healthz', '/readyz', '/ui'] as const;

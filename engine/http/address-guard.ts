@@ -24,6 +24,7 @@ const RANGES: [Exclude<AddressClass, 'public'>, string, number][] = [
   ['private', '172.16.0.0', 12],
   ['private', '192.168.0.0', 16],
   ['private', 'fc00::', 7],
+  ['private', 'fec0::', 10], // site-local: deprecated (RFC 3879) but still routed inside some networks
   ['cgnat', '100.64.0.0', 10],
 ];
 
@@ -51,12 +52,54 @@ function familyOf(ip: string): 'ipv4' | 'ipv6' {
 
 const unbracket = (host: string) => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
 
+/** The eight 16-bit groups of a valid IPv6 address (zone id dropped, a dotted-quad tail folded in). */
+function ipv6Groups(ip: string): number[] {
+  let text = ip.replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number);
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const parse = (part: string | undefined) => (part ? part.split(':').map((group) => parseInt(group, 16)) : []);
+  const [head, tail] = text.split('::');
+  if (tail === undefined) return parse(head);
+  const left = parse(head);
+  const right = parse(tail);
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/**
+ * The IPv4 address an IPv6 form carries, for the forms a network may turn into IPv4 traffic: a NAT64 gateway
+ * would forward 64:ff9b::7f00:1 to 127.0.0.1, a 6to4 relay 2002:7f00:1:: likewise.
+ */
+function embeddedIPv4(ip: string): string | undefined {
+  const g = ipv6Groups(ip);
+  const zeros = (from: number, to: number) => g.slice(from, to).every((group) => group === 0);
+  const quad = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  if (g[0] === 0x64 && g[1] === 0xff9b && (zeros(2, 6) || g[2] === 1)) return quad(g[6], g[7]); // NAT64 /96, local-use /48
+  if (zeros(0, 6)) return quad(g[6], g[7]); // IPv4-compatible ::a.b.c.d
+  if (zeros(0, 5) && g[5] === 0xffff) return quad(g[6], g[7]); // IPv4-mapped ::ffff:a.b.c.d
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) return quad(g[6], g[7]); // IPv4-translated ::ffff:0:a.b.c.d
+  if (g[0] === 0x2002) return quad(g[1], g[2]); // 6to4 2002:AABB:CCDD::/48
+  return undefined;
+}
+
+function rangeClass(address: string, family: 'ipv4' | 'ipv6'): AddressClass | undefined {
+  for (const [cls, list] of CLASSES) if (list.check(address, family)) return cls;
+  return undefined;
+}
+
+/** The address whose class decides: an IPv6 form outside every range that embeds an IPv4 is judged by that IPv4. */
+function decidingAddress(address: string): string {
+  const family = familyOf(address);
+  if (family === 'ipv4' || rangeClass(address, family)) return address;
+  return embeddedIPv4(address) ?? address;
+}
+
 /** What kind of address an IP is; throws a TypeError for something that is not an IP. */
 export function classifyAddress(ip: string): AddressClass {
-  const address = unbracket(ip);
-  const family = familyOf(address);
-  for (const [cls, list] of CLASSES) if (list.check(address, family)) return cls;
-  return 'public';
+  const address = decidingAddress(unbracket(ip));
+  return rangeClass(address, familyOf(address)) ?? 'public';
 }
 
 /** Thrown through undici's connect path so sendRequest can tell a refusal from a network failure. */
@@ -99,9 +142,13 @@ export class AddressGuard {
     if (this.hosts.has(name)) return undefined;
     const address = unbracket(ip);
     const cls = classifyAddress(address);
-    if (cls === 'public' || this.ips.check(address, familyOf(address))) return undefined;
+    if (cls === 'public' || this.onAllowList(address) || this.onAllowList(decidingAddress(address))) return undefined;
     const target = name === address.toLowerCase() ? address : `${name} (${address})`;
     return `refused to call ${target}: ${LABELS[cls]} (set http.allowPrivateNetworks or add it to http.allowList)`;
+  }
+
+  private onAllowList(address: string): boolean {
+    return this.ips.check(address, familyOf(address));
   }
 
   /**

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { EngineConfig } from '../config/load.ts';
 import type { Answer } from '../common/scope.ts';
@@ -37,10 +38,27 @@ function refuseToken(ctx: EngineContext, flow: CompiledFlow, req: IncomingReques
 }
 
 /** The one Fastify server: flow routes behind a catch-all under the base path, health, metrics and the admin API. */
+/**
+ * Node's HTTP server, checking its requests' deadlines (requestTimeout: 408, then the connection closes) often enough
+ * for the timeout to mean what it says: Node's own check runs every 30 s, so a caller that stops sending mid-body would
+ * hold its connection up to 30 s past it.
+ */
+function timedServer(requestTimeoutMs: number) {
+  const connectionsCheckingInterval = Math.max(100, Math.min(30_000, Math.floor(requestTimeoutMs / 4)));
+  return (handler: http.RequestListener) => http.createServer({ connectionsCheckingInterval, requestTimeout: requestTimeoutMs }, handler);
+}
+
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, ctx, flows } = deps;
   // no per-request access log: the webhook log is the record of every request that reaches a flow
-  const app = Fastify({ logger: deps.logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: config.server.bodyLimit, trustProxy: config.server.trustProxy, return503OnClosing: true });
+  const app = Fastify({
+    logger: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.server.bodyLimit,
+    serverFactory: timedServer(config.server.requestTimeoutMs),
+    trustProxy: config.server.trustProxy,
+    return503OnClosing: true,
+  });
 
   // Bodies stay raw bytes: signatures are checked on them, and each flow decides which content types it accepts.
   app.removeAllContentTypeParsers();

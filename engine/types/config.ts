@@ -33,6 +33,10 @@ export interface Config {
      */
     bodyLimit?: number;
     /**
+     * How long a caller may take to send a whole request, headers and body; past it the engine answers 408 and closes the connection (a body that stops arriving holds nothing longer). Default 30s.
+     */
+    requestTimeout?: string;
+    /**
      * How callers reach this server (behind a proxy): used for Twilio callback URLs and signature checks.
      */
     publicUrl?: string;
