@@ -73,6 +73,26 @@ export async function finishRun(ctx: ExecutionContext, run: ExecutionRun, log?: 
   if (entry?.outcome === 'completed' || entry?.outcome === 'accepted') await ctx.store.updateLogOutcome(entry.id, 'failed', entry.status, execution.error, entry.durationMs);
 }
 
+/** The run's result if it ends within this turn of the event loop (its steps only compute: no timer, no I/O), else undefined. */
+export function endedThisTurn(run: ExecutionRun): Promise<RunResult | undefined> {
+  const tick = new Promise<undefined>((resolve) => setImmediate(resolve, undefined));
+  return Promise.race([run.result, tick]);
+}
+
+/**
+ * The rest of a run whose request is being committed with its journal so far: later entries go to the store once
+ * `committed` holds, and the run ends and finishes there (undefined: the commit failed, nothing more is stored).
+ */
+export function goOnAfterCommit(ctx: ExecutionContext, flow: CompiledFlow, run: ExecutionRun, committed: Promise<boolean>, log?: Pick<LogEntry, 'id' | 'outcome' | 'status' | 'durationMs'>): Promise<RunResult | undefined> {
+  run.journal.attach(committed);
+  return run.result.then(async (result) => {
+    if (!(await committed)) return undefined;
+    endRun(ctx, flow, run, result);
+    await finishRun(ctx, run, log);
+    return result;
+  });
+}
+
 /**
  * Runs (or resumes) one claimed execution to its end: steps already in its journal are replayed, the rest run; then
  * the execution is marked finished. The worker and `hooks test` both run this.

@@ -2,9 +2,9 @@ import type { Answer } from '../common/scope.ts';
 import type { ExecutionRecord } from '../store/types.ts';
 import type { Intake } from './intake.ts';
 import { isoTime } from '../common/time.ts';
-import { endRun, finishRun, startRun } from '../execution/execute.ts';
+import { endRun, endedThisTurn, goOnAfterCommit, startRun } from '../execution/execute.ts';
 import { Journal } from '../execution/journal.ts';
-import { answer, commitAnswer, type RequestState } from './commit.ts';
+import { answer, commitAnswer, leaseFrom, type RequestState } from './commit.ts';
 
 /**
  * Async: the flow's answer is rendered, then the log row and the execution are committed, then the caller hears it.
@@ -41,9 +41,7 @@ async function runHere(state: RequestState, execution: ExecutionRecord, intake: 
   const journal = new Journal(ctx.store, { holdPure: true, effectsAfterCommit: true });
   const run = startRun(ctx, flow, execution, intake.scope, journal, () => undefined);
   Object.assign(execution, { status: 'running', attempts: 1, startedAt: isoTime(run.started) });
-  // a run of steps that only compute ends within this turn (no timer, no I/O)
-  const tick = new Promise<undefined>((resolve) => setImmediate(resolve, undefined));
-  const ended = await Promise.race([run.result, tick]);
+  const ended = await endedThisTurn(run);
   if (ended) {
     endRun(ctx, flow, run, ended);
     // the caller hears 202 either way; the log tells how the run ended
@@ -53,17 +51,6 @@ async function runHere(state: RequestState, execution: ExecutionRecord, intake: 
     return sent;
   }
   const sent = commitAnswer(state, reply, 'accepted', null, { execution, journal: journal.take(), leaseUntil: leaseFrom(state, ctx.now()) });
-  const committed = sent.then((got) => got === reply);
-  journal.attach(committed);
-  ctx.worker.runInSlot(execution, run.result.then(async (result) => {
-    if (!(await committed)) return undefined;
-    endRun(ctx, flow, run, result);
-    await finishRun(ctx, run);
-    return result;
-  }));
+  ctx.worker.runInSlot(execution, goOnAfterCommit(ctx, flow, run, sent.then((got) => got === reply)));
   return sent;
-}
-
-function leaseFrom(state: RequestState, now: Date): string {
-  return new Date(now.getTime() + state.ctx.config.queue.leaseMs).toISOString();
 }

@@ -31,6 +31,11 @@ export interface CommittedJob {
   leaseUntil?: string;
 }
 
+/** Until when an execution committed claimed by this process is its own (renewed while it runs). */
+export function leaseFrom(state: RequestState, now: Date): string {
+  return new Date(now.getTime() + state.ctx.config.queue.leaseMs).toISOString();
+}
+
 export function answer(status: number, body: unknown, headers: Record<string, string> = {}): Answer {
   return { status, headers, body };
 }

@@ -4,9 +4,9 @@ import type { RunResult } from '../execution/interpreter.ts';
 import type { Intake } from './intake.ts';
 import { redactSecrets } from '../common/redact.ts';
 import { isoTime } from '../common/time.ts';
-import { endRun, finishRun, startRun, type ExecutionRun } from '../execution/execute.ts';
+import { endRun, endedThisTurn, goOnAfterCommit, startRun, type ExecutionRun } from '../execution/execute.ts';
 import { Journal } from '../execution/journal.ts';
-import { answer, commitAnswer, type RequestState } from './commit.ts';
+import { answer, commitAnswer, leaseFrom, type RequestState } from './commit.ts';
 
 /** What the caller of a sync flow gets, and how the log tells it. */
 interface Verdict {
@@ -53,8 +53,7 @@ async function firstOf(run: ExecutionRun, responded: Promise<Answer>, timeoutMs:
   if (first === 'timeout' || 'taken' in first) return first;
   // answered by a respond step: a run with nothing slow left ends within this turn, and is then committed in one
   // write with its answer instead of two
-  const tick = new Promise<undefined>((resolve) => setImmediate(resolve, undefined));
-  return (await Promise.race([run.result, tick])) ?? first;
+  return (await endedThisTurn(run)) ?? first;
 }
 
 function decide(state: RequestState, run: ExecutionRun, first: RunResult | Answer | 'timeout', answered: Answer | undefined): Verdict {
@@ -77,14 +76,8 @@ function decide(state: RequestState, run: ExecutionRun, first: RunResult | Answe
  */
 function answerAndGoOn(state: RequestState, run: ExecutionRun, verdict: Verdict): Promise<Answer> {
   const { ctx, flow, log } = state;
-  const leaseUntil = new Date(ctx.now().getTime() + ctx.config.queue.leaseMs).toISOString();
-  const sent = commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: run.execution, journal: run.journal.take(), leaseUntil });
-  const committed = sent.then((reply) => reply === verdict.reply);
-  run.journal.attach(committed);
-  ctx.worker.follow(run.execution.id, run.result.then(async (result) => {
-    if (!(await committed)) return;
-    endRun(ctx, flow, run, result);
-    await finishRun(ctx, run, log);
-  }));
+  const sent = commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: run.execution, journal: run.journal.take(), leaseUntil: leaseFrom(state, ctx.now()) });
+  const rest = goOnAfterCommit(ctx, flow, run, sent.then((reply) => reply === verdict.reply), log);
+  ctx.worker.follow(run.execution.id, rest.then(() => undefined));
   return sent;
 }

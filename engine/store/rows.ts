@@ -93,8 +93,11 @@ export function storedInput(e: ExecutionRecord, log?: LogEntry): string {
   const { logged, ...input } = e.input;
   if (!logged || !log || !isLogOf(log, e)) return JSON.stringify(input);
   const compact: LoggedInput = { logged: true, ip: input.request.ip, vars: input.vars, contactId: input.contactId };
-  return JSON.stringify(compact);
+  return JSON.stringify(compact); // starts with LOGGED_INPUT: `logged` is its first key
 }
+
+/** How an input kept by storedInput with its request in the log row begins: a reader can tell before parsing it. */
+export const LOGGED_INPUT = '{"logged":true';
 
 /** The log columns readInput needs of an execution's log row, prefixed (a join's names). */
 export const LOGGED_REQUEST_COLUMNS = ['method', 'path', 'headers', 'query', 'body', 'received_at'];
@@ -110,16 +113,20 @@ export function readInput(text: string, log: () => Row | undefined): ExecutionIn
   const row = log();
   // swept with the log past the retention (a run queued that long): the run knows its variables, not the request
   if (!row) return { request: { method: '', path: '', headers: {}, query: {}, body: null, ip: input.ip, receivedAt: '' }, vars: input.vars, contactId: input.contactId };
-  const request = {
+  return { request: loggedRequest(row, input.ip), vars: input.vars, contactId: input.contactId, logged: true };
+}
+
+/** A request kept in its log row (ExecutionInput.logged): its headers as the log shows them, its body parsed again. */
+export function loggedRequest(row: Row, ip: string): ExecutionInput['request'] {
+  return {
     method: row.method as string,
     path: row.path as string,
     headers: JSON.parse(row.headers as string),
     query: JSON.parse(row.query as string),
     body: row.body === null ? {} : JSON.parse(row.body as string),
-    ip: input.ip,
+    ip,
     receivedAt: time(row.received_at),
   };
-  return { request, vars: input.vars, contactId: input.contactId, logged: true };
 }
 
 export function toExecution(row: Row, log: () => Row | undefined = () => undefined): ExecutionRecord {

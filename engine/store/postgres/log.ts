@@ -1,4 +1,4 @@
-import { iso, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
+import { iso, LOGGED_INPUT, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
 import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
 import { SWEEP_SLICE, type PendingLogWrite, type PostgresSession } from './session.ts';
 import { insertStatements, jsonOrNull, text, updateStatements, type Statement } from './sql.ts';
@@ -141,7 +141,7 @@ export class PostgresLog implements LogStore {
 
   /** execution rows as records, with the requests kept in their log rows (storedInput) read from there, in one query */
   private async withLoggedRequests(rows: Row[]): Promise<ExecutionRecord[]> {
-    const logIds = rows.filter((row) => (row.input as string).startsWith('{"logged":true')).map((row) => row.log_id);
+    const logIds = rows.filter((row) => (row.input as string).startsWith(LOGGED_INPUT)).map((row) => row.log_id);
     const logs = new Map<unknown, Row>();
     if (logIds.length > 0) {
       const found = await this.session.pool.query(`SELECT id, ${LOGGED_REQUEST_COLUMNS.join(', ')} FROM webhook_log WHERE id = ANY($1)`, [logIds]);

@@ -1,4 +1,4 @@
-import { iso, type Row } from '../rows.ts';
+import { iso, loggedRequest, type Row } from '../rows.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry } from '../types.ts';
 
 /**
@@ -42,19 +42,23 @@ export function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
   };
 }
 
+/** What embedRun keeps of a request that is not the log row's own: its headers, body and the caller's address. */
+type EmbeddedRequest = { headers: Record<string, unknown>; body: unknown; ip: string };
+
+function embeddedRequest(row: Row, kept: EmbeddedRequest): ExecutionRecord['input']['request'] {
+  return { method: row.method as string, path: row.path as string, headers: kept.headers, query: JSON.parse(row.query as string), body: kept.body, ip: kept.ip, receivedAt: row.received_at as string };
+}
+
 export function readEmbeddedRun(row: Row): EmbeddedExecution {
   const run = JSON.parse(row.execution as string) as ReturnType<typeof embedRun>;
   const { vars, contactId, logged } = run.input;
-  // a logged request is the row's own (embedRun): its headers as the log shows them, its body parsed again
-  const request = logged
-    ? { headers: JSON.parse(row.headers as string), body: row.body === null ? {} : JSON.parse(row.body as string), ip: run.input.request.ip }
-    : (run.input.request as { headers: Record<string, unknown>; body: unknown; ip: string });
   const receivedAt = row.received_at as string;
   return {
     id: row.execution_id as string, flowId: row.flow_id as string, revision: row.revision as string, logId: row.id as string,
     mode: run.mode, status: run.status,
     input: {
-      request: { method: row.method as string, path: row.path as string, headers: request.headers, query: JSON.parse(row.query as string), body: request.body, ip: request.ip, receivedAt },
+      // a logged request is the row's own (embedRun)
+      request: logged ? loggedRequest(row, run.input.request.ip) : embeddedRequest(row, run.input.request as EmbeddedRequest),
       vars, contactId, ...(logged ? { logged } : {}),
     },
     attempts: run.attempts, createdAt: receivedAt, startedAt: run.startedAt, finishedAt: run.finishedAt, error: run.error,
