@@ -44,7 +44,7 @@ const ROUTES: Record<string, string[]> = {
   'GET /api/openapi.json': [],
   'GET /api/logs': ['flow', 'status', 'outcome', 'since', 'before', 'limit'],
   'GET /api/logs/{id}': [],
-  'POST /api/logs/{id}/replay': [],
+  'POST /api/logs/{id}/replay': ['force'],
   'GET /api/executions/{id}': [],
   'GET /api/flows': [],
   'GET /api/contacts': ['phone', 'email', 'limit'],
@@ -167,6 +167,7 @@ describe('the admin API described by its OpenAPI document', () => {
       ['GET /api/subscriptions/{id}/deliveries', '?status=lost', 'status must be one of pending, delivered, failed'],
       ['POST /api/subscriptions/{id}/test', '?type=nothing', `type must be one of ${EVENT_TYPES.join(', ')}`],
       ['POST /api/subscriptions/{id}/replay', '?since=2026-13-01', 'since must be an ISO date or time'],
+      ['POST /api/logs/{id}/replay', '?force=yes', 'force must be "rejected" (to run a request that did not pass its checks, auth or signature, when it came)'],
     ];
     for (const [route, search, error] of refusals) {
       expect(await call(route, { id: 'crm' }, search), `${route}${search}`).toEqual({ status: 400, body: { error } });

@@ -1,7 +1,6 @@
 import type { EngineConfig } from '../config/load.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { newId as defaultNewId } from '../common/ids.ts';
-import { redactUrl } from '../http/request.ts';
 import type { EventAttempt, EventDelivery, EventDeliveryStatus, Store } from '../store/types.ts';
 import { DeliveryWorker, eventBody, sendEvent, type AttemptResult } from './delivery.ts';
 import type { BotmakerEvent } from './botmaker.ts';
@@ -18,7 +17,7 @@ export interface EventLog {
 
 export interface EventHubOptions {
   /** the live config: its subscriptions and http policy are read at each use, so a reload applies at once */
-  config: Pick<EngineConfig, 'subscriptions' | 'http' | 'storage'> & Partial<Pick<EngineConfig, 'events'>>;
+  config: Pick<EngineConfig, 'subscriptions' | 'http' | 'storage'> & Partial<Pick<EngineConfig, 'events' | 'secrets'>>;
   store: Store;
   now?(): Date;
   wallClock?(): Date;
@@ -177,7 +176,7 @@ export class EventHub implements EventSink {
     const [deliveries, health] = await Promise.all([this.options.store.eventDeliveryCounts(sub.id), this.health(sub.id)]);
     return {
       id: sub.id,
-      url: redactUrl(sub.url),
+      url: sub.shownUrl,
       events: sub.events,
       format: sub.format,
       channels: sub.channels,

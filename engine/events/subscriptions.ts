@@ -2,6 +2,8 @@ import type { EngineConfig } from '../config/load.ts';
 import { parseDuration } from '../expr/duration.ts';
 import type { EventType } from './types.ts';
 import { signingKey } from './sign.ts';
+import { redactUrl } from '../http/request.ts';
+import { redactSecrets } from '../common/redact.ts';
 
 type SubscriptionConfig = EngineConfig['subscriptions'][number];
 
@@ -20,6 +22,8 @@ export const DEFAULT_BREAKER = { failures: 100, windowMs: 10 * 60_000, cooldownM
 export interface Subscription {
   id: string;
   url: string;
+  /** the URL as it may be shown (API, CLI): no userinfo, no query values, no `${env:}` value of the config */
+  shownUrl: string;
   events: EventType[];
   format: EventFormat;
   /** null: every channel */
@@ -45,19 +49,22 @@ const RESERVED_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'webhook-si
 
 const resolved = new WeakMap<SubscriptionConfig, Subscription>();
 
-/** The config's subscriptions with defaults, resolved once per config object (a reload brings new objects). */
-export function subscriptionsOf(config: Pick<EngineConfig, 'subscriptions'>): Subscription[] {
+/**
+ * The config's subscriptions with defaults, resolved once per config object (a reload brings new objects). `secrets`:
+ * the config's `${env:}` values, masked in the URLs shown.
+ */
+export function subscriptionsOf(config: Pick<EngineConfig, 'subscriptions'> & Partial<Pick<EngineConfig, 'secrets'>>): Subscription[] {
   const seen = new Set<string>();
   return config.subscriptions.map((given) => {
     let sub = resolved.get(given);
-    if (!sub) resolved.set(given, (sub = resolve(given)));
+    if (!sub) resolved.set(given, (sub = resolve(given, config.secrets ?? [])));
     if (seen.has(sub.id)) return { ...sub, enabled: false, problems: [...sub.problems, `subscription id "${sub.id}" is used twice: only the first one delivers`] };
     seen.add(sub.id);
     return sub;
   });
 }
 
-function resolve(given: SubscriptionConfig): Subscription {
+function resolve(given: SubscriptionConfig, secrets: string[]): Subscription {
   const problems: string[] = [];
   let key: Uint8Array | null = null;
   if (given.secret !== undefined && given.secret !== '') {
@@ -85,6 +92,7 @@ function resolve(given: SubscriptionConfig): Subscription {
   return {
     id: given.id,
     url: given.url,
+    shownUrl: redactSecrets(redactUrl(given.url), secrets),
     events: [...given.events],
     format: given.format ?? 'hooks-1.1',
     channels: given.channels && given.channels.length > 0 ? [...given.channels] : null,

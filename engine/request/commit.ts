@@ -5,6 +5,7 @@ import type { EngineContext } from './context.ts';
 import type { IncomingRequest } from './incoming.ts';
 import { redactHeaders, redactSecrets } from '../common/redact.ts';
 import { isoTime } from '../common/time.ts';
+import { credentialHeaders } from './gates.ts';
 
 /** The largest body kept in the webhook log; the rest is cut and marked. */
 const LOG_BODY_LIMIT = 64 * 1024;
@@ -49,7 +50,8 @@ export function openRequest(ctx: EngineContext, flow: CompiledFlow, req: Incomin
     revision: flow.revision,
     method: req.method,
     path: req.path,
-    headers: redactHeaders(req.headers),
+    // the flow's own credential headers too (a generic hmac signature's header is the flow's choice)
+    headers: redactHeaders(req.headers, credentialHeaders(flow)),
     query: req.query,
     body: null,
     bodyTruncated: false,

@@ -55,6 +55,15 @@ function signatureRefusal(ctx: EngineContext, flow: CompiledFlow, req: IncomingR
   return verdict.ok ? undefined : { status: 401, reason: `signature check failed: ${verdict.reason}: ${verdict.detail}`, publicError: 'unauthorized' };
 }
 
+/**
+ * Headers that carry this flow's credentials beyond the ones every log redacts: the header a generic hmac signature
+ * is read from (its name is the flow's choice). Lower-cased, as Node names headers.
+ */
+export function credentialHeaders(flow: Pick<CompiledFlow, 'auth'>): string[] {
+  const { signature } = flow.auth;
+  return signature?.preset === 'hmac' && signature.header ? [signature.header.toLowerCase()] : [];
+}
+
 function checkBasic(req: IncomingRequest, expected: { username: string; password: string }): boolean {
   const value = header(req, 'authorization') ?? '';
   const match = /^Basic\s+(.+)$/i.exec(value);

@@ -14,6 +14,8 @@ export interface WebhookOptions {
   replayOf?: string;
   /** the id of the log entry this request gets (default: a new one) */
   logId?: string;
+  /** why this request is here, for its log entry's reason (a replay the operator forced) */
+  note?: string;
 }
 
 /**
@@ -24,6 +26,7 @@ export interface WebhookOptions {
  */
 export async function handleWebhook(ctx: EngineContext, flow: CompiledFlow, req: IncomingRequest, options: WebhookOptions = {}): Promise<Answer> {
   const state = openRequest(ctx, flow, req, options);
+  if (options.note) state.notes = options.note;
   const trusted = options.replayOf !== undefined;
   const gate = passGates(ctx, flow, req, trusted, state.bodyText);
   if (!gate.ok) return rejectRequest(state, gate.status, gate.reason, gate.headers, gate.publicError);

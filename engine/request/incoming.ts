@@ -29,12 +29,20 @@ export function parseBody(rawBody: Buffer | undefined, contentType: string | und
     return { ok: false, status: 415, reason: `content type "${mediaType || 'none'}" is not accepted; send ${accept.map((k) => NAMES[k]).join(' or ')}` };
   }
   const text = decoded ?? rawBody.toString('utf8');
-  if (kind === 'form') return { ok: true, body: { ...parseQueryString(text) }, kind };
+  if (kind === 'form') return { ok: true, body: parseForm(text), kind };
   try {
     return { ok: true, body: JSON.parse(text), kind };
   } catch (err) {
     return { ok: false, status: 400, reason: `malformed JSON body: ${(err as Error).message}` };
   }
+}
+
+/**
+ * An application/x-www-form-urlencoded body: every field (node:querystring stops at 1,000 unless told otherwise; the
+ * body limit bounds how many there can be), a repeated name as a list of its values.
+ */
+export function parseForm(text: string): Record<string, string | string[]> {
+  return { ...parseQueryString(text, '&', '=', { maxKeys: 0 }) } as Record<string, string | string[]>;
 }
 
 /** A request header's first value. */

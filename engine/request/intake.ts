@@ -68,7 +68,7 @@ async function writeMap(state: RequestState, intake: Intake, contact: Contact): 
   const { ctx, flow, log } = state;
   if (flow.map.length === 0) return contact;
   const mapped = await mapFields(flow, contact, intake.scope, intake.bindings, ctx, log.id);
-  if (mapped.problems.length) state.notes = mapped.problems.join('; ');
+  if (mapped.problems.length) state.notes = [state.notes, ...mapped.problems].filter(Boolean).join('; ');
   if (mapped.changes.length) {
     const event = variablesEvent(flow.id, contact.id, mapped.changes, { executionId: intake.executionId, logId: log.id });
     intake.changed = event.type === 'variables' ? event.variables : {};

@@ -4,13 +4,13 @@
  * X-Twilio-Signature over the URL Twilio called, server.publicUrl + the path, since the engine may sit behind a proxy).
  * 401 otherwise.
  */
-import { parse as parseQueryString } from 'node:querystring';
 import type { FastifyInstance } from 'fastify';
 import { statusCallbacks } from '../../channels/index.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { Store } from '../store/types.ts';
 import type { EventSink } from '../events/types.ts';
 import { applyStatusCallback } from '../messages/status-callback.ts';
+import { parseForm } from '../request/incoming.ts';
 
 export function statusCallbackRoute(app: FastifyInstance, deps: { config: EngineConfig; store: Store; now(): Date; events?: EventSink }): void {
   const { config } = deps;
@@ -21,7 +21,7 @@ export function statusCallbackRoute(app: FastifyInstance, deps: { config: Engine
     if (mediaType !== 'application/x-www-form-urlencoded') {
       return reply.code(415).send({ error: `${provider} status callbacks are application/x-www-form-urlencoded` });
     }
-    const params = { ...parseQueryString(raw) } as Record<string, string | string[]>;
+    const params = parseForm(raw);
     const url = `${config.server.publicUrl ?? `${req.protocol}://${req.host}`}${req.url}`;
     // the channels are read per request: a config reload may change their tokens
     if (!statusCallbacks.verify(Object.values(config.channels), { url, headers: req.headers, params })) {

@@ -59,7 +59,7 @@ export const adminApi: FastifyPluginAsync<AdminOptions> = async (api, { token, c
   api.get('/openapi.json', { schema: { summary: 'this document', tags: ['openapi'], response: answers(openObject) } }, async () => api.swagger());
   await api.register(logRoutes, { prefix: '/logs', store: ctx.store });
   await api.register(replayRoute, { prefix: '/logs', ctx, flows });
-  await api.register(executionRoutes, { prefix: '/executions', store: ctx.store });
+  await api.register(executionRoutes, { prefix: '/executions', store: ctx.store, flows });
   await api.register(flowRoutes, { prefix: '/flows', flows });
   await api.register(contactRoutes, { prefix: '/contacts', store: ctx.store });
   await api.register(messageRoutes, { prefix: '/messages', store: ctx.store });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { LogEntry, LogOutcome, Store } from '../../store/types.ts';
+import { redactHeaders } from '../../common/redact.ts';
 import { LOG_OUTCOMES, logEntry } from './shapes.ts';
 import { before, nextCursor, pageOf } from './paging.ts';
 import { answers, enumParam, idParams, isoTime, limit, query, text } from './schema.ts';
@@ -26,7 +27,8 @@ const logsQuery = query({
 export type ShownLogEntry = Omit<LogEntry, 'body'> & { body: unknown; bodyText: string | null };
 
 export function shownLogEntry(entry: LogEntry): ShownLogEntry {
-  return { ...entry, body: bodyValue(entry), bodyText: entry.body };
+  // redacted when stored; again when shown, for rows stored before a header was known to carry a credential
+  return { ...entry, headers: redactHeaders(entry.headers), body: bodyValue(entry), bodyText: entry.body };
 }
 
 /** The body's JSON value when it says it is JSON and was kept whole; else its text (a cut body is not JSON any more). */
