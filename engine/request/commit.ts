@@ -1,11 +1,13 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Answer } from '../common/scope.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome } from '../store/types.ts';
+import { UnstorableError } from '../store/types.ts';
 import type { EngineContext } from './context.ts';
 import type { IncomingRequest } from './incoming.ts';
 import { redactHeaders, redactSecrets } from '../common/redact.ts';
 import { isoTime } from '../common/time.ts';
 import { credentialHeaders } from './gates.ts';
+import { checkAnswer } from './answer.ts';
 
 /** The largest body kept in the webhook log; the rest is cut and marked. */
 const LOG_BODY_LIMIT = 64 * 1024;
@@ -82,16 +84,40 @@ export function openRequest(ctx: EngineContext, flow: CompiledFlow, req: Incomin
  * commit is the job. When it fails, the caller is told to try again (and gets another answer than `reply`).
  */
 export async function commitAnswer(state: RequestState, reply: Answer, outcome: LogOutcome, reason: string | null, job?: CommittedJob): Promise<Answer> {
+  const checked = checkAnswer(reply);
+  if (!checked.ok) return commitUnsendable(state, checked.reason, job);
   const { ctx, flow, req, log } = state;
-  Object.assign(log, { outcome, reason: reason ?? state.notes, status: reply.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
+  // the notes (a forced replay, a mapped value that did not fit) stay beside a reason
+  Object.assign(log, { outcome, reason: [reason, state.notes].filter(Boolean).join('; ') || null, status: reply.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
   try {
     await ctx.store.commitLog(log, job?.execution, job?.journal, job?.leaseUntil);
-  } catch {
+  } catch (err) {
+    // storing it again would fail the same way: the sender is told not to retry, and the log keeps the request
+    if (err instanceof UnstorableError && job) return commitAnswer(withoutRun(state), answer(422, { error: `the request cannot be stored: ${err.message}` }), 'rejected', `the request cannot be stored: ${err.message}`);
     ctx.metrics.request(flow.id, 503);
     return answer(503, { error: 'the request could not be stored; try again' }, { 'retry-after': '1' });
   }
   ctx.metrics.request(flow.id, reply.status);
   return reply;
+}
+
+/**
+ * An answer that cannot go on the wire (checkAnswer): the caller and the log both get 500 and the reason. An async
+ * request's work does not run; a sync run has already run its steps up to its answer, and is kept, failed, so that
+ * nothing resumes it.
+ */
+function commitUnsendable(state: RequestState, problem: string, job: CommittedJob | undefined): Promise<Answer> {
+  const reason = `the flow's answer cannot be sent: ${problem}`;
+  const reply = answer(500, { error: reason });
+  if (!job || state.flow.mode === 'async') return commitAnswer(withoutRun(state), reply, 'failed', reason);
+  const finishedAt = isoTime(state.ctx.now());
+  return commitAnswer(state, reply, 'failed', reason, { execution: { ...job.execution, status: 'failed', error: reason, finishedAt }, journal: job.journal });
+}
+
+/** The request alone, its execution left out of the log entry (it is not stored). */
+function withoutRun(state: RequestState): RequestState {
+  state.log.executionId = null;
+  return state;
 }
 
 /** A request turned away before any of its flow's work: the caller gets `publicError`, the log the whole reason. */

@@ -7,6 +7,7 @@ import type { FlowTable } from '../flow/live.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 import { handleWebhook } from '../request/handle.ts';
 import { openRequest, rejectRequest } from '../request/commit.ts';
+import { checkAnswer } from '../request/answer.ts';
 import type { IncomingRequest } from '../request/incoming.ts';
 import { adminApi } from './admin/api.ts';
 import { statusCallbackRoute } from './status-callback.ts';
@@ -21,11 +22,12 @@ export interface AppDeps {
   logger: boolean | object;
 }
 
+/** An answer as checkAnswer rendered it before its commit (every flow answer was committed through it). */
 function send(reply: import('fastify').FastifyReply, answer: Answer) {
-  reply.code(answer.status).headers(answer.headers);
-  const { body } = answer;
-  if (typeof body === 'string' || Buffer.isBuffer(body)) return reply.send(body);
-  return reply.type(answer.headers['content-type'] ?? 'application/json; charset=utf-8').send(JSON.stringify(body ?? null));
+  const checked = checkAnswer(answer);
+  if (!checked.ok) return reply.code(500).send({ error: `the flow's answer cannot be sent: ${checked.reason}` });
+  const { wire } = checked;
+  return reply.code(wire.status).headers(wire.headers).send(wire.body);
 }
 
 /**
@@ -77,14 +79,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     receivedAt: ctx.now(),
   });
 
+  const flowRoute = `${base}/*`;
+  const pathOf = (req: FastifyRequest) => `/${(req.params as { '*': string })['*']}`;
   app.route({
     method: [...METHODS],
-    url: `${base}/*`,
+    url: flowRoute,
     exposeHeadRoute: false,
     // nothing logs per flow request (the webhook log is its record): no pino child logger built for each one
     childLoggerFactory: (logger) => logger,
     handler: async (req, reply) => {
-      const path = `/${(req.params as { '*': string })['*']}`;
+      const path = pathOf(req);
       const match = flows.match(path);
       if (!match) {
         ctx.metrics.request('', 404);
@@ -96,16 +100,28 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    // Fastify refuses oversize bodies before the handler; answer plainly instead of with its internals
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: `body over the limit of ${config.server.bodyLimit} bytes` });
+  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    // Fastify refuses oversize bodies before the handler; a flow's request is logged and counted all the same
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const publicError = `body over the limit of ${config.server.bodyLimit} bytes`;
+      const match = req.routeOptions.url === flowRoute ? flows.match(pathOf(req)) : undefined;
+      if (!match?.tokenOk) return reply.code(413).send({ error: publicError });
+      const length = req.headers['content-length'];
+      const reason = length ? `body of ${length} bytes is over the server's limit of ${config.server.bodyLimit}` : publicError;
+      return send(reply, await rejectRequest(openRequest(ctx, match.flow, toIncoming(req, match.logPath), {}), 413, reason, {}, publicError));
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) app.log.error({ err }, 'request failed');
     return reply.code(status).send({ error: status === 500 ? 'internal error' : err.message });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => (deps.ready() ? { status: 'ready', flows: flows.list().length } : reply.code(503).send({ status: 'starting' })));
+  app.get('/readyz', async (_req, reply) => {
+    if (!deps.ready()) return reply.code(503).send({ status: 'starting' });
+    // why, with the file's path, is in the engine's log: this answer is for load balancers
+    if (!ctx.store.writable().ok) return reply.code(503).send({ status: 'storage unavailable' });
+    return { status: 'ready', flows: flows.list().length };
+  });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await ctx.metrics.render()));
   // <basePath>/_status/twilio: a static route, so Fastify picks it before the flows' catch-all
   statusCallbackRoute(app, { config, store: ctx.store, now: ctx.now, events: ctx.events });

@@ -2,7 +2,7 @@ import type {
   ClaimedEventDelivery, Contact, ContactStore, DedupeAnswer, DedupeClaim, DedupeStore, EventAttempt, EventBreakerRecord, EventDelivery,
   EventDeliveryNext, EventDeliveryQuery, EventDeliveryStatus, EventHealthRow, EventStore, ExecutionRecord, ExecutionStatus, FieldChange,
   JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore, Message, MessageQuery, MessageStatusChange, MessageStore, MessageUpdate,
-  NewEventDelivery, NewMessage, Store, StoredEvent,
+  NewEventDelivery, NewMessage, Store, StoredEvent, Writability,
 } from './types.ts';
 
 /** A backend's implementation of each port, on one database. */
@@ -35,6 +35,7 @@ export abstract class ComposedStore implements Store {
   }
 
   abstract close(): Promise<void>;
+  abstract writable(): Writability;
 
   // the webhook log and the execution queue
 

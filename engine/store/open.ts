@@ -25,7 +25,9 @@ export async function openStore(url: string, options: OpenOptions = {}): Promise
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     try {
-      return await openPostgresStore(url);
+      const store = await openPostgresStore(url);
+      if (options.background) store.watch(options.background.onError);
+      return store;
     } catch (error) {
       // the url holds a password: name the server without it, and keep it out of the message
       const message = hidePassword((error as Error).message, url);

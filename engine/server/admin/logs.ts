@@ -36,10 +36,26 @@ function bodyValue(entry: LogEntry): unknown {
   const type = entry.headers['content-type'];
   if (entry.body === null || entry.bodyTruncated || typeof type !== 'string' || !/\bjson\b/i.test(type)) return entry.body;
   try {
-    return JSON.parse(entry.body);
+    const value: unknown = JSON.parse(entry.body);
+    // a value nested deeper than any serialiser's stack (a hostile body): shown as its text
+    return nestedDeeperThan(value, SHOWN_DEPTH) ? entry.body : value;
   } catch {
     return entry.body; // malformed JSON (answered 400): shown as sent
   }
+}
+
+const SHOWN_DEPTH = 1_000;
+
+/** Whether a parsed JSON value nests deeper than `limit`, walked without recursion. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** /api/logs: the webhook log, newest first and paged; one entry. */

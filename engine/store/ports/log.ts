@@ -33,6 +33,23 @@ export interface LogEntry {
   replayOf: string | null;
 }
 
+/**
+ * A record the store cannot write as it is (a value nested too deeply to serialise): trying again fails the same way,
+ * so the request is refused, not retried. A failed commit (a full disk, a lost connection) is any other error.
+ */
+export class UnstorableError extends Error {
+  override name = 'UnstorableError';
+}
+
+/** Builds the rows of one write: a value that cannot be serialised is an UnstorableError. */
+export function serialised<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    throw new UnstorableError(err instanceof RangeError ? 'a value is nested too deeply to be stored' : `a value cannot be stored: ${(err as Error).message}`);
+  }
+}
+
 export type ExecutionStatus = 'queued' | 'running' | 'completed' | 'failed' | 'stopped';
 
 /** What an execution needs to run, stored with it so that it can run (or resume) in another process. */

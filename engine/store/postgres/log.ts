@@ -1,5 +1,6 @@
 import { iso, LOGGED_INPUT, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
 import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
+import { serialised } from '../types.ts';
 import { SWEEP_SLICE, type PendingLogWrite, type PostgresSession } from './session.ts';
 import { insertStatements, jsonOrNull, text, updateStatements, type Statement } from './sql.ts';
 
@@ -34,8 +35,11 @@ export class PostgresLog implements LogStore {
 
   async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
     this.session.ensureOpen();
-    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log);
-    const write = this.session.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalValues) });
+    const rows = serialised(() => ({
+      execution: execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log),
+      journal: journal.map(journalValues),
+    }));
+    const write = this.session.batch.add({ kind: 'request', log: logValues(log), ...rows });
     return this.track(execution?.id, write);
   }
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { AsyncBatcher } from './batcher.ts';
+import { WriteHealth } from '../health.ts';
 
 /**
  * What the Postgres store's parts (log.ts, dedupe.ts, contacts.ts, messages.ts, events.ts) share: the pool, the clock,
@@ -27,6 +28,9 @@ export const SWEEP_SLICE = 1_000;
 export class PostgresSession {
   readonly batch: AsyncBatcher<PendingWrite>;
   closed = false;
+  /** whether commits succeed; a server's store says so in its log */
+  readonly health = new WriteHealth(() => this.probeWrite(), (message) => this.onHealth(message));
+  onHealth: (message: string) => void = () => undefined;
 
   /** `commit` writes a batch in one transaction, or throws having committed none of it */
   constructor(
@@ -34,7 +38,21 @@ export class PostgresSession {
     readonly now: () => Date,
     commit: (items: PendingWrite[]) => Promise<void>,
   ) {
-    this.batch = new AsyncBatcher(commit);
+    this.batch = new AsyncBatcher(async (items) => {
+      try {
+        await commit(items);
+      } catch (error) {
+        this.health.failed(error);
+        throw error;
+      }
+      this.health.succeeded();
+    });
+  }
+
+  /** the probe: a connection that answers, on a server that takes writes (not a standby in recovery) */
+  private async probeWrite(): Promise<void> {
+    const { rows } = await this.pool.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
+    if (rows[0].recovering) throw new Error('the server is a read-only standby');
   }
 
   /** Before any other read or write: wait for what is queued, so operations apply in the order they were called. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ComposedStore, type StoreParts } from '../compose.ts';
 import type { CommitStats } from '../types.ts';
+import type { Writability } from '../health.ts';
 import { groupCommit } from './commit.ts';
 import { PostgresContacts } from './contacts.ts';
 import { PostgresDedupe } from './dedupe.ts';
@@ -75,9 +76,19 @@ export class PostgresStore extends ComposedStore {
     return this.session.batch.stats;
   }
 
+  /** A server's store: its health said in the log. */
+  watch(report: (message: string) => void): void {
+    this.session.onHealth = report;
+  }
+
+  writable(): Writability {
+    return this.session.health.state;
+  }
+
   async close(): Promise<void> {
     const { session } = this;
     if (session.closed) return;
+    session.health.close();
     session.closed = true; // no new calls; what is queued still commits
     await session.batch.flush();
     await session.pool.end();

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { isLogOf, iso, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
 import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
+import { serialised } from '../types.ts';
 import { embedRun, inlineEntry, readEmbeddedRun, times, type EmbeddedExecution, type InlineEntry } from './inline-runs.ts';
 import { SWEEP_SLICE, yieldToEventLoop, type PendingLogWrite, type SqliteSession } from './session.ts';
 
@@ -29,10 +30,14 @@ export class SqliteLog implements LogStore {
     if (execution?.finishedAt && isLogOf(log, execution)) {
       // a run that ended before its answer: nothing is appended to it later, so it goes in the log row with its journal
       // (one row, not one per step or two per request: the sync request's commit is the hot path)
-      return this.session.batch.add({ kind: 'request', log: logValues(log, JSON.stringify(embedRun(execution, journal))), journal: [] });
+      const row = serialised(() => logValues(log, JSON.stringify(embedRun(execution, journal))));
+      return this.session.batch.add({ kind: 'request', log: row, journal: [] });
     }
-    const row = execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log);
-    return this.session.batch.add({ kind: 'request', log: logValues(log), execution: row, journal: journal.map(journalRow) });
+    const rows = serialised(() => ({
+      execution: execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log),
+      journal: journal.map(journalRow),
+    }));
+    return this.session.batch.add({ kind: 'request', log: logValues(log), ...rows });
   }
 
   async claimExecutions(limit: number, leaseMs: number, now: Date = this.session.now()): Promise<ExecutionRecord[]> {

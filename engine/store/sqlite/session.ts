@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Row } from '../rows.ts';
 import { Batcher } from './batcher.ts';
+import { WriteHealth } from '../health.ts';
 
 /**
  * What the SQLite store's parts (log.ts, dedupe.ts, contacts.ts, messages.ts, events.ts) share: the connection, the
@@ -50,6 +51,9 @@ export class SqliteSession {
   /** the WAL upkeep's (wal.ts): before a batch's transaction, and after it committed */
   beforeCommit: (() => void) | undefined;
   afterCommit: (() => void) | undefined;
+  /** whether commits succeed; a server's store says so in its log (SqliteStore.watch) */
+  readonly health = new WriteHealth(() => this.probeWrite(), (message) => this.onHealth(message));
+  onHealth: (message: string) => void = () => undefined;
   private readonly filtered = new Map<string, Statement>();
 
   /** `commit` writes a batch in one transaction, or throws having rolled it back */
@@ -59,10 +63,23 @@ export class SqliteSession {
     commit: (items: PendingWrite[]) => void,
   ) {
     this.batch = new Batcher((items) => {
+      this.health.check();
       this.beforeCommit?.();
-      commit(items);
+      try {
+        commit(items);
+      } catch (error) {
+        this.health.failed(error);
+        throw error;
+      }
+      this.health.succeeded();
       this.afterCommit?.();
     });
+  }
+
+  /** a write of its own, for the health probe: the database header's user_version, which nothing else uses */
+  private probeWrite(): void {
+    this.settle();
+    this.db.pragma(`user_version = ${Math.floor(this.now().getTime() / 1000) % 2 ** 31}`);
   }
 
   /** Before any other read or write: commit what is queued, so operations apply in the order they were called. */
