@@ -86,6 +86,7 @@ export class SmtpDriver implements ChannelDriver {
   private readonly transport: Transporter;
   private readonly from: string;
   private readonly secrets: string[];
+  private readonly messageIdDomain: string;
 
   constructor(settings: SmtpSettings) {
     this.channel = settings.channel;
@@ -113,6 +114,7 @@ export class SmtpDriver implements ChannelDriver {
       socketTimeout: Math.max(timeout, 30_000),
     } as Parameters<typeof Nodemailer.createTransport>[0]);
     this.description = `smtp (${safeUrl(settings.url)}, from ${this.from})`;
+    this.messageIdDomain = /@([^\s>]+)>?\s*$/.exec(this.from)?.[1] ?? 'hooks.invalid';
   }
 
   prepare(message: OutgoingMessage): OutgoingMessage {
@@ -129,6 +131,9 @@ export class SmtpDriver implements ChannelDriver {
         ...(checked.text !== undefined ? { text: checked.text } : {}),
         ...(checked.html !== undefined ? { html: checked.html } : {}),
         ...(checked.replyTo ? { replyTo: checked.replyTo } : {}),
+        // one Message-ID per message, whatever the attempt: an SMTP server cannot be asked what it took, so a send
+        // made again after a crash carries the same id, and receivers and relays can tell it is the same e-mail
+        ...(checked.id ? { messageId: `<${checked.id}@${this.messageIdDomain}>` } : {}),
       });
       return { providerId: String(info.messageId), status: 'sent' };
     } catch (err) {

@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import type Twilio from 'twilio';
-import { ChannelError, DEFAULT_TIMEOUT_MS, redact, safeUrl, type ChannelConfig } from './types.ts';
+import { ChannelError, type SendResult, DEFAULT_TIMEOUT_MS, redact, safeUrl, type ChannelConfig } from './types.ts';
 
 type TwilioSdk = typeof Twilio;
 type RequestClient = InstanceType<TwilioSdk['RequestClient']>;
@@ -189,6 +189,43 @@ export function missingTwilioSettings(
   if (!config.accountSid || !config.authToken) return 'TWILIO credentials not set';
   if (needsFromOnly ? !config.from : !config.from && !config.messagingServiceSid) {
     return needsFromOnly ? 'from not set' : 'from/messagingServiceSid not set';
+  }
+  return undefined;
+}
+
+/** How much earlier than the interrupted call a record may be dated: the provider's clock and ours differ a little. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+/** Records asked for per page, and the pages read at most: a busy recipient gets many messages in a few minutes. */
+export const RECONCILE_PAGE_SIZE = 100;
+const RECONCILE_MAX_PAGES = 20;
+
+interface RecordPage<T> {
+  instances: T[];
+  nextPage(): Promise<RecordPage<T>> | undefined;
+}
+
+/**
+ * The provider's record of an interrupted send: among the records Twilio lists (newest first, page by page, read
+ * back to the call's time less the clock skew), the oldest one created since then that `matches` and that no other
+ * message has adopted.
+ */
+export async function unclaimed<T extends { sid: string; dateCreated: Date; status: unknown }>(
+  first: RecordPage<T>,
+  since: Date,
+  matches: (record: T) => boolean,
+  taken: (providerId: string) => Promise<boolean>,
+): Promise<SendResult | undefined> {
+  const after = since.getTime() - CLOCK_SKEW_MS;
+  const recent = (record: T) => record.dateCreated instanceof Date && record.dateCreated.getTime() >= after;
+  const window: T[] = [];
+  let page: RecordPage<T> | undefined = first;
+  for (let n = 0; page && n < RECONCILE_MAX_PAGES; n++) {
+    window.push(...page.instances.filter(recent));
+    if (page.instances.length === 0 || !page.instances.every(recent)) break;
+    page = await page.nextPage();
+  }
+  for (const record of window.reverse()) {
+    if (matches(record) && !(await taken(record.sid))) return { providerId: record.sid, status: String(record.status) };
   }
   return undefined;
 }

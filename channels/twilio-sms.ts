@@ -1,6 +1,6 @@
 /** twilio-sms: Programmable Messaging through the official twilio client (`messages.create`). */
 import { recipientPhone } from './phone.ts';
-import { createTwilioClient, twilioError, twilioSecrets, type TwilioClient, type TwilioClientSettings } from './twilio-client.ts';
+import { createTwilioClient, RECONCILE_PAGE_SIZE, twilioError, twilioSecrets, unclaimed, type TwilioClient, type TwilioClientSettings } from './twilio-client.ts';
 import { ChannelError, safeUrl, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
 
 export interface TwilioSmsSettings extends TwilioClientSettings {
@@ -72,6 +72,18 @@ export class TwilioSmsDriver implements ChannelDriver {
       return { providerId: created.sid, status: String(created.status) };
     } catch (err) {
       throw twilioError(err, 'SMS', this.secrets);
+    }
+  }
+
+  /** Twilio's newest messages to the recipient (from this sender), matched by text: a trial account prefixes it. */
+  async find(message: OutgoingMessage, since: Date, taken: (providerId: string) => Promise<boolean>): Promise<SendResult | undefined> {
+    const checked = prepareSms(message);
+    const text = checked.text ?? '';
+    try {
+      const first = await this.client.messages.page({ to: checked.to, ...(this.from ? { from: this.from } : {}), pageSize: RECONCILE_PAGE_SIZE });
+      return await unclaimed(first, since, (record) => (text === '' ? !record.body : (record.body ?? '').endsWith(text)), taken);
+    } catch (err) {
+      throw twilioError(err, 'SMS lookup', this.secrets);
     }
   }
 }

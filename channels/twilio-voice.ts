@@ -1,6 +1,6 @@
 /** twilio-voice: outgoing calls through the official twilio client (`calls.create`), TwiML <Say> or a TwiML URL. */
 import { recipientPhone } from './phone.ts';
-import { createTwilioClient, twilioError, twilioSecrets, type TwilioClient, type TwilioClientSettings } from './twilio-client.ts';
+import { createTwilioClient, RECONCILE_PAGE_SIZE, twilioError, twilioSecrets, unclaimed, type TwilioClient, type TwilioClientSettings } from './twilio-client.ts';
 import { ChannelError, safeUrl, type ChannelDriver, type OutgoingMessage, type SendResult } from './types.ts';
 
 /** Twilio's limit for the Twiml parameter. */
@@ -104,6 +104,17 @@ export class TwilioVoiceDriver implements ChannelDriver {
       return { providerId: call.sid, status: String(call.status) };
     } catch (err) {
       throw twilioError(err, 'call', this.secrets);
+    }
+  }
+
+  /** Twilio's newest calls from this number to the recipient (a call has no text to match: the oldest one unadopted). */
+  async find(message: OutgoingMessage, since: Date, taken: (providerId: string) => Promise<boolean>): Promise<SendResult | undefined> {
+    const { message: checked } = prepareCall(message);
+    try {
+      const first = await this.client.calls.page({ to: checked.to, from: this.from, pageSize: RECONCILE_PAGE_SIZE });
+      return await unclaimed(first, since, () => true, taken);
+    } catch (err) {
+      throw twilioError(err, 'call lookup', this.secrets);
     }
   }
 }

@@ -33,6 +33,8 @@ export interface OutgoingMessage {
   replyTo?: string;
   /** Absolute URL Twilio should POST status changes to. */
   statusCallback?: string;
+  /** the engine's id of this message: the same for every attempt (SMTP: its Message-ID) */
+  id?: string;
 }
 
 export interface SendResult {
@@ -88,6 +90,12 @@ export interface ChannelDriver {
    */
   prepare(message: OutgoingMessage): OutgoingMessage;
   send(message: OutgoingMessage): Promise<SendResult>;
+  /**
+   * Asks the provider whether it took `message` in a call made at or after `since` whose answer never arrived (the
+   * process died, the call timed out): what it holds, or undefined when it has nothing. `taken`: provider ids already
+   * adopted by other messages, never adopted twice. A driver whose provider cannot be asked has no `find`.
+   */
+  find?(message: OutgoingMessage, since: Date, taken: (providerId: string) => Promise<boolean>): Promise<SendResult | undefined>;
   close?(): Promise<void>;
 }
 

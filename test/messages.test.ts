@@ -280,13 +280,17 @@ describe('retries stay within the step’s patience', () => {
       const tight = await send(500, 'tight').catch((err) => err);
       expect(tight).toBeInstanceOf(MessageFailed);
       expect(tight).toMatchObject({ transient: true });
-      expect(faulty.hits).toHaveLength(1); // 300 ms spent + 50 ms wait + another 300 ms call > 500 ms
+      const posts = () => faulty.hits.filter((h) => h.method === 'POST').map((h) => h.status);
+      const lookups = () => faulty.hits.filter((h) => h.method === 'GET').length;
+      expect(posts()).toEqual([0]); // 300 ms spent + 50 ms wait + another 300 ms call > 500 ms
+      expect(lookups()).toBe(1); // before reporting it failed, Twilio is asked whether it took the message
       expect(await store.getMessage(tight.messageId)).toMatchObject({ status: 'failed', attempts: 1 });
 
       faulty.hits.length = 0;
       faulty.plan = ['hang', 'hang'];
       const roomy = await send(5_000, 'roomy');
-      expect(faulty.hits.map((h) => h.status)).toEqual([0, 0, 201]);
+      expect(posts()).toEqual([0, 0, 201]);
+      expect(lookups()).toBe(2); // asked before each call made again
       expect(await store.getMessage(roomy.messageId)).toMatchObject({ status: 'queued', attempts: 3, providerId: roomy.providerId });
     } finally {
       faulty.plan = [];
@@ -528,8 +532,10 @@ steps:
         const res = await resumed.admin('/api/executions/ex_1');
         return res.body.status === 'completed' ? res.body : undefined;
       }, 15_000, 'the resumed execution');
-      const bodies = proxy.requests.slice(before).map((r) => r.form.get('Body'));
-      expect(bodies).toEqual(['second', 'third']); // "first" had reached Twilio: not sent again
+      const sent = proxy.requests.slice(before).map((r) => [r.method, r.form.get('Body')]);
+      // "first" had reached Twilio: not sent again; "second" was in flight: Twilio is asked first (it has nothing
+      // of it), then it is sent; "third" had failed: sent again
+      expect(sent).toEqual([['GET', null], ['POST', 'second'], ['POST', 'third']]);
       const results = Object.fromEntries(execution.journal.map((j: { stepId: string; result: StepResult }) => [j.stepId, j.result]));
       expect(results.first).toEqual({ ok: true, messageId: 'msg_first', providerId: 'SM11111111111111111111111111111111', status: 'sent', error: null });
       expect(results.second).toMatchObject({ ok: true, messageId: 'msg_second', status: 'queued' });

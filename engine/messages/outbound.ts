@@ -110,7 +110,42 @@ export async function sendMessage(deps: OutboundDeps, request: OutboundRequest):
     throw new MessageFailed(checked.error, { messageId: failed.id, code: checked.code });
   }
   const stored = await write({ to: checked.message.to, contactId: checked.contactId, status: SENDING, rank: SENDING_RANK, error: null });
-  return callProvider(deps, request, checked.driver, checked.message, stored, secrets);
+  const message = { ...checked.message, id: stored.id };
+  // an attempt the process died in (left `sending`): the provider may have taken it before the answer was lost
+  const interrupted = earlier?.status === SENDING ? new Date(earlier.updatedAt) : undefined;
+  const adopted = interrupted && (await adoptTaken(deps, request, checked.driver, message, stored, interrupted, secrets));
+  return adopted || callProvider(deps, request, checked.driver, message, stored, secrets);
+}
+
+/**
+ * Reconciles a send whose answer never came (the process died in the call, the call timed out) before it is made
+ * again: the provider is asked whether it took the message since `since`, and a record it holds is adopted; only
+ * when it has none is the message sent again. A provider that cannot be asked now fails the step (sending anyway
+ * could send twice). A driver whose provider cannot be asked (SMTP) has no `find`: its message keeps its id.
+ */
+async function adoptTaken(
+  deps: OutboundDeps,
+  request: OutboundRequest,
+  driver: ChannelDriver,
+  message: OutgoingMessage,
+  stored: Message,
+  since: Date,
+  secrets: string[],
+): Promise<SendOutcome | undefined> {
+  if (!driver.find) return undefined;
+  const { store } = deps;
+  const taken = async (providerId: string) => (await store.messagesByProviderId(providerId)).some((m) => m.id !== stored.id);
+  let found: Awaited<ReturnType<NonNullable<ChannelDriver['find']>>>;
+  try {
+    found = await driver.find(message, since, taken);
+  } catch (err) {
+    const error = `channel ${request.channel}: could not ask the provider whether it took an interrupted send, so it is not sent again: ${redact((err as Error).message, secrets)}`;
+    await store.updateMessage(stored.id, { status: FAILED, statusRank: statusRank(FAILED), error }, deps.now().toISOString(), 'engine');
+    throw new MessageFailed(error, { messageId: stored.id, code: 'reconcile', transient: true });
+  }
+  if (!found) return undefined;
+  const update = { providerId: found.providerId, status: found.status, statusRank: statusRank(found.status) ?? SENDING_RANK + 1, error: null };
+  return outcome((await store.updateMessage(stored.id, update, deps.now().toISOString(), 'engine'))!);
 }
 
 /** What is stored of a message: every field given but the recipient (a column of its own). */
@@ -235,8 +270,14 @@ async function callProvider(
       if (retry) {
         await store.updateMessage(stored.id, { error: `attempt ${attempt}: ${message}`, attempts: stored.attempts + attempt }, at(), 'engine');
         await sleep(delay);
+        // no answer at all (a timeout, a dropped connection), unlike a 429 or 5xx: the provider may have taken it
+        const adopted = e.status === undefined && (await adoptTaken(deps, request, driver, prepared, stored, new Date(callStarted), secrets));
+        if (adopted) return adopted;
         continue;
       }
+      // given up on a call that got no answer: what the provider took is adopted rather than reported failed
+      const taken = e.status === undefined && (await adoptTaken(deps, request, driver, prepared, stored, new Date(started), secrets));
+      if (taken) return taken;
       const tries = attempt > 1 ? ` (after ${attempt} attempts)` : '';
       const error = `channel ${request.channel}: ${message}${tries}`;
       await store.updateMessage(stored.id, { status: FAILED, statusRank: statusRank(FAILED), error, attempts: stored.attempts + attempt }, at(), 'engine');

@@ -16,7 +16,7 @@ const TWILIO_ERRORS: Record<number, { code: number; message: string }> = {
 
 export interface FaultyTwilio {
   url: string;
-  /** statuses to answer with, in order, before forwarding ('hang': never answer); set it before each test */
+  /** statuses to answer creations (POST) with, in order, before forwarding ('hang': never answer); set it before each test */
   plan: Array<number | 'hang'>;
   /** every request received: method, path and what it was answered with */
   hits: Array<{ method: string; path: string; status: number }>;
@@ -31,7 +31,8 @@ export async function startFaultyTwilio(target: string): Promise<FaultyTwilio> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const fault = state.plan.shift();
+      // the faults are Twilio's in taking a message or call; lookups (a send being reconciled) go through
+      const fault = req.method === 'POST' ? state.plan.shift() : undefined;
       if (fault === 'hang') {
         state.hits.push({ method: req.method ?? '', path: req.url ?? '', status: 0 });
         return; // the caller times out; close() drops the connection
