@@ -18,7 +18,7 @@ import { openSqliteStore } from '../engine/store/sqlite/store.ts';
 import { startCheckpointer } from '../engine/store/sqlite/checkpointer.ts';
 import { openPostgresStore } from '../engine/store/postgres/store.ts';
 import { AsyncBatcher } from '../engine/store/postgres/batcher.ts';
-import type { CommitStats, ExecutionRecord, JournalEntry, LogEntry, NewMessage, Store } from '../engine/store/types.ts';
+import type { CommitStats, ExecutionRecord, JournalEntry, LogEntry, NewMessage, OutboxEvent, Store } from '../engine/store/types.ts';
 import { scratchDir } from './support/files.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 
@@ -698,6 +698,102 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       // a later opening (the breaker closed in between) counts each held delivery again
       expect(await store.holdEventDeliveries('crm', at(121_000), at(180_000), 'circuit breaker open', at(120_500))).toBe(3);
       expect(await rejected()).toBe(6);
+    });
+  });
+
+  describe('events committed with their cause (an outbox)', () => {
+    const outbox = (id: string, ms = 0): OutboxEvent => ({
+      event: { id, type: 'execution', flowId: 'orders', channel: null, contactId: null, payload: JSON.stringify({ id }), createdAt: at(ms) },
+      deliveries: [{ subscriptionId: 'crm', nextAt: at(ms) }],
+    });
+    const stored = async (store: Store) => (await store.listEventDeliveries({ subscriptionId: 'crm', limit: 100 })).map((d) => d.eventId).sort();
+
+    it('an event committed with a request\'s log row, a journal entry or a finish is there with it; a failed batch leaves neither', async () => {
+      const { store } = await open();
+      await store.commitLog(log('a', { executionId: 'x-a' }), execution('x-a', 'a'), [], undefined, [outbox('ev-request')]);
+      await store.appendJournal(step('x-a', 1, 'text', { kind: 'send' }), [outbox('ev-message'), outbox('ev-status')]);
+      await store.finishExecution('x-a', 'completed', null, at(50), [step('x-a', 2, 'after')], [outbox('ev-execution')]);
+      expect(await stored(store)).toEqual(['ev-execution', 'ev-message', 'ev-request', 'ev-status']);
+      expect((await store.journal('x-a')).map((e) => e.stepId)).toEqual(['text', 'after']);
+      expect((await store.getExecution('x-a'))?.status).toBe('completed');
+
+      // each cause in a batch that fails (a log id already stored): the batch rejects them all, and stores no event
+      await accept(store, 'b');
+      const batch = await Promise.allSettled([
+        store.appendJournal(step('x-b', 1, 'text', { kind: 'send' }), [outbox('ev-b-message')]),
+        store.finishExecution('x-b', 'completed', null, at(60), [], [outbox('ev-b-execution')]),
+        store.commitLog(log('c', { executionId: 'x-c' }), execution('x-c', 'c'), [], undefined, [outbox('ev-c-request')]),
+        store.commitLog(log('a')),
+      ]);
+      expect(batch.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+      expect(await store.journal('x-b')).toEqual([]);
+      expect((await store.getExecution('x-b'))?.status).toBe('queued');
+      expect(await store.getLog('c')).toBeUndefined();
+      expect(await stored(store)).toEqual(['ev-execution', 'ev-message', 'ev-request', 'ev-status']);
+    });
+
+    it('a sync run committed finished with its log row has its events in that commit, read back with it', async () => {
+      const { store } = await open();
+      const entry = log('s', { executionId: 'x-s', outcome: 'completed', status: 200 });
+      const run = finishedRun(entry);
+      await store.commitLog(entry, run, [step('x-s', 1, 'text', { kind: 'send' })], undefined, [outbox('ev-s-message'), outbox('ev-s-execution')]);
+      expect(await stored(store)).toEqual(['ev-s-execution', 'ev-s-message']);
+      expect(await store.getExecution('x-s')).toEqual(run);
+      const failing = await Promise.allSettled([store.commitLog(entry, run, [], undefined, [outbox('ev-again')])]);
+      expect(failing[0].status).toBe('rejected'); // the same log id: nothing of it is stored
+      expect(await stored(store)).toEqual(['ev-s-execution', 'ev-s-message']);
+    });
+
+    it('a step journaled again (a resumed run) brings the same event ids: one event, one delivery each', async () => {
+      const { store } = await open();
+      await accept(store, 'r');
+      await store.appendJournal(step('x-r', 1, 'text', { kind: 'send' }), [outbox('evt_msg_1'), outbox('evt_msg_1_queued')]);
+      await Promise.all([
+        store.appendJournal(step('x-r', 1, 'text', { kind: 'send' }), [outbox('evt_msg_1'), outbox('evt_msg_1_queued')]),
+        store.appendJournal(step('x-r', 1, 'text', { kind: 'send' }), [outbox('evt_msg_1')]),
+      ]);
+      expect(await stored(store)).toEqual(['evt_msg_1', 'evt_msg_1_queued']);
+      expect(await store.journal('x-r')).toHaveLength(1);
+    });
+
+    it('a contact\'s field changes commit with their event: neither without the other', async () => {
+      const { store } = await open();
+      const { contact } = await store.createContact({ id: 'c-1', phone: '+14155550100', email: null }, at(0));
+      const asked: string[][] = [];
+      const eventFor = (id: string) => (changes: { field: string }[]) => {
+        asked.push(changes.map((c) => c.field));
+        return outbox(id);
+      };
+      await store.setContactFields(contact.id, { first_name: 'Ann', plan: 'pro' }, at(1), 'log-1', eventFor('ev-variables'));
+      // nothing changes: no event is asked for
+      await store.setContactFields(contact.id, { first_name: 'Ann' }, at(2), 'log-2', eventFor('ev-none'));
+      expect(asked).toEqual([['first_name', 'plan']]);
+      expect(await stored(store)).toEqual(['ev-variables']);
+
+      // an event that cannot be stored (a time that is none) takes its changes down with it
+      const broken = (): OutboxEvent => ({ ...outbox('ev-broken'), event: { ...outbox('ev-broken').event, createdAt: 'soon' } });
+      await expect(store.setContactFields(contact.id, { plan: 'team' }, at(3), 'log-3', broken)).rejects.toThrow(/createdAt is not a valid time/);
+      expect((await store.findContact({ id: contact.id }))?.fields).toEqual({ first_name: 'Ann', plan: 'pro' });
+      expect(await store.fieldChanges(contact.id, 10)).toHaveLength(2);
+      expect(await stored(store)).toEqual(['ev-variables']);
+    });
+
+    it('tells its listeners after each commit that stored events, not after others; a listener removed hears nothing more', async () => {
+      const { store } = await open();
+      let heard = 0;
+      const stop = store.onEventsCommitted(() => heard++);
+      await accept(store, 'quiet');
+      expect(heard).toBe(0);
+      await store.appendJournal(step('x-quiet', 1, 'text', { kind: 'send' }), [outbox('ev-1')]);
+      expect(heard).toBe(1);
+      await store.addEvent(outbox('ev-2').event, outbox('ev-2').deliveries);
+      expect(heard).toBe(2);
+      await store.finishExecution('x-quiet', 'completed', null, at(9), [], [outbox('ev-3')]);
+      expect(heard).toBe(3);
+      stop();
+      await store.commitLog(log('loud'), undefined, [], undefined, [outbox('ev-4')]);
+      expect(heard).toBe(3);
+      expect(await stored(store)).toEqual(['ev-1', 'ev-2', 'ev-3', 'ev-4']);
     });
   });
 });

@@ -2,7 +2,7 @@ import type { AddressKind } from '../../channels/index.ts';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { ContactView, Scope } from '../common/scope.ts';
-import type { Contact, FieldChange, Store } from '../store/types.ts';
+import type { Contact, FieldChange, OutboxEvent, Store } from '../store/types.ts';
 import { normalisePhone } from './phone.ts';
 import { fitField } from './fields.ts';
 
@@ -103,7 +103,8 @@ export async function identifySender(deps: ContactDeps, sender: Sender): Promise
 
 /**
  * Writes the flow's `map:` to the contact. A value that does not fit its declared type is reported with the field
- * named, and the other fields are still written. Returns the changes and the problems.
+ * named, and the other fields are still written. Returns the changes and the problems. `eventFor` builds the changes'
+ * event, which commits with them (Store.setContactFields).
  */
 export async function mapFields(
   flow: CompiledFlow,
@@ -112,6 +113,7 @@ export async function mapFields(
   bindings: Record<string, unknown>,
   deps: { store: Store; config: EngineConfig; now(): Date },
   logId: string,
+  eventFor?: (changes: FieldChange[]) => OutboxEvent | undefined,
 ): Promise<{ contact: Contact; changes: FieldChange[]; problems: string[] }> {
   const values: Record<string, unknown> = {};
   const problems: string[] = [];
@@ -128,7 +130,7 @@ export async function mapFields(
     if (fitted.ok) values[field] = fitted.value;
     else problems.push(`field ${field}: ${fitted.reason}`);
   }
-  const changes = Object.keys(values).length > 0 ? await deps.store.setContactFields(contact.id, values, deps.now().toISOString(), logId) : [];
+  const changes = Object.keys(values).length > 0 ? await deps.store.setContactFields(contact.id, values, deps.now().toISOString(), logId, eventFor) : [];
   return { contact: { ...contact, fields: { ...contact.fields, ...values } }, changes, problems };
 }
 

@@ -1,10 +1,15 @@
-import type { ExecutionRecord, FieldChange } from '../store/types.ts';
+import type { ExecutionRecord, FieldChange, OutboxEvent } from '../store/types.ts';
 import type { EventInput, EventSink } from './types.ts';
 
 /**
- * The events the runtime emits itself (messages/events.ts builds `message` and `status`), built here so that the
+ * The events the runtime produces itself (messages/events.ts builds `message` and `status`), built here so that the
  * pipeline and the worker each add one line.
  */
+
+/** The fields changes set: field -> new value (a `variables` event's `variables`). */
+export function changedFields(changes: FieldChange[]): Record<string, unknown> {
+  return Object.fromEntries(changes.map((c) => [c.field, c.newValue]));
+}
 
 /** `variables`: contact fields a request changed (from mapFields' recorded changes). */
 export function variablesEvent(flowId: string, contactId: string, changes: FieldChange[], ids: { executionId: string | null; logId: string | null }): EventInput {
@@ -14,10 +19,18 @@ export function variablesEvent(flowId: string, contactId: string, changes: Field
     contactId,
     executionId: ids.executionId,
     logId: ids.logId,
-    variables: Object.fromEntries(changes.map((c) => [c.field, c.newValue])),
+    variables: changedFields(changes),
     changes: changes.map((c) => ({ field: c.field, oldValue: c.oldValue, newValue: c.newValue })),
     time: changes[0]?.changedAt,
   };
+}
+
+/**
+ * The id of an execution's `execution` event, derived from the execution's: a finish committed twice (two processes
+ * that both ran it, one past its lease) is one event, and the store keeps the first.
+ */
+export function executionEventId(executionId: string): string {
+  return `evt_${executionId}`;
 }
 
 /** `execution`: an execution finished (its run, from `started` to `finished`). */
@@ -29,6 +42,7 @@ export function executionEvent(
   finished: Date,
 ): EventInput {
   return {
+    id: executionEventId(execution.id),
     type: 'execution',
     flow: flowId,
     executionId: execution.id,
@@ -44,17 +58,25 @@ export function executionEvent(
   };
 }
 
-/** Emits `execution`, building it only when a subscription wants it: it runs once per execution, wanted or not. */
-export function emitExecution(events: EventSink, ...args: Parameters<typeof executionEvent>): void {
-  if (events.wants?.({ type: 'execution', flow: args[0], channel: null }) === false) return;
-  void events.emit(executionEvent(...args));
+/**
+ * `execution`'s rows for the finish to commit, building the event only when a subscription wants it: this runs once
+ * per execution, wanted or not.
+ */
+export function executionOutbox(events: EventSink, ...args: Parameters<typeof executionEvent>): OutboxEvent[] {
+  if (events.wants?.({ type: 'execution', flow: args[0], channel: null }) === false) return [];
+  const prepared = events.prepare(executionEvent(...args));
+  return prepared ? [prepared] : [];
 }
 
-/** A sink that keeps what it is given: `hooks test` and unit tests. */
+/** A sink that keeps what it is given instead of storing it: `hooks test` and unit tests. */
 export function capturingSink(): EventSink & { events: EventInput[] } {
   const events: EventInput[] = [];
   return {
     events,
+    prepare(event) {
+      events.push(event);
+      return undefined;
+    },
     emit(event) {
       events.push(event);
       return Promise.resolve();

@@ -1,7 +1,7 @@
 import type { EngineConfig } from '../config/load.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { newId as defaultNewId } from '../common/ids.ts';
-import type { EventAttempt, EventDelivery, EventDeliveryStatus, Store } from '../store/types.ts';
+import type { EventAttempt, EventDelivery, EventDeliveryStatus, OutboxEvent, Store } from '../store/types.ts';
 import { DeliveryWorker, eventBody, sendEvent, type AttemptResult } from './delivery.ts';
 import type { BotmakerEvent } from './botmaker.ts';
 import { computeHealth, healthSince, type Health } from './health.ts';
@@ -66,8 +66,9 @@ export function testRefusal(sub: Pick<Subscription, 'id' | 'enabled' | 'events'>
 const SWEEP_EVERY_MS = 60 * 60_000;
 
 /**
- * The engine's events: the sink producers emit into (each event stored with one delivery per matching subscription,
- * in the store's group commit), the delivery worker, and what the admin API and the CLI ask about subscriptions.
+ * The engine's events: the sink producers build events with (each with one delivery per matching subscription,
+ * committed with the write of its cause: an outbox), the delivery worker (woken by the store after each commit that
+ * stored events), and what the admin API and the CLI ask about subscriptions.
  */
 export class EventHub implements EventSink {
   readonly worker: DeliveryWorker;
@@ -76,6 +77,7 @@ export class EventHub implements EventSink {
   private log: EventLog = { info: () => undefined, warn: () => undefined, error: (details, message) => console.error(message, details) };
   private sweeper: NodeJS.Timeout | undefined;
   private reported: unknown;
+  private stopListening: (() => void) | undefined;
 
   constructor(private readonly options: EventHubOptions) {
     this.now = options.now ?? (() => new Date());
@@ -116,15 +118,15 @@ export class EventHub implements EventSink {
     return this.subscriptions().some((sub) => wants(sub, event));
   }
 
-  emit(input: EventInput): Promise<void> {
+  prepare(input: EventInput): OutboxEvent | undefined {
     try {
       const subs = this.subscriptions().filter((sub) => wants(sub, input));
-      if (subs.length === 0) return Promise.resolve();
+      if (subs.length === 0) return undefined;
       const now = this.now();
       const { id, time, type, ...rest } = input;
       const event = { v: EVENT_VERSION, id: id ?? this.newId('evt'), type, time: time ?? now.toISOString(), ...rest } as HookEvent;
-      const stored = this.options.store.addEvent(
-        {
+      return {
+        event: {
           id: event.id,
           type: event.type,
           flowId: event.flow ?? null,
@@ -133,16 +135,18 @@ export class EventHub implements EventSink {
           payload: JSON.stringify(event),
           createdAt: now.toISOString(),
         },
-        subs.map((sub) => ({ subscriptionId: sub.id, nextAt: new Date(now.getTime() + (sub.scheduleMs[0] ?? 0)).toISOString() })),
-      );
-      return stored.then(
-        () => this.worker.notify(),
-        (err) => this.log.error({ err, event: event.id }, `events: a ${event.type} event could not be stored; it is not delivered`),
-      );
+        deliveries: subs.map((sub) => ({ subscriptionId: sub.id, nextAt: new Date(now.getTime() + (sub.scheduleMs[0] ?? 0)).toISOString() })),
+      };
     } catch (err) {
-      this.log.error({ err }, `events: a ${input.type} event could not be stored; it is not delivered`);
-      return Promise.resolve();
+      // a value the event carries that JSON cannot hold (nested too deeply): its cause is stored without it
+      this.log.error({ err }, `events: a ${input.type} event cannot be serialised; it is left out`);
+      return undefined;
     }
+  }
+
+  async emit(input: EventInput): Promise<void> {
+    const outbox = this.prepare(input);
+    if (outbox) await this.options.store.addEvent(outbox.event, outbox.deliveries);
   }
 
   /** Starts delivering (and the hourly retention sweep); `log` and `metrics` are the engine's. */
@@ -150,6 +154,8 @@ export class EventHub implements EventSink {
     if (deps.log) this.log = deps.log;
     this.subscriptions();
     if (deps.metrics) this.registerMetrics(deps.metrics);
+    // every commit that stored events (an outbox's, or emit's) wakes the worker: it looks at once, not at its next poll
+    this.stopListening = this.options.store.onEventsCommitted(() => this.worker.notify());
     this.worker.start();
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
     this.sweeper.unref();
@@ -157,6 +163,7 @@ export class EventHub implements EventSink {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
+    this.stopListening?.();
     await this.worker.stop();
   }
 

@@ -1,11 +1,13 @@
 /**
  * The engine's own events, as subscribers receive them (format version 1.1; schemas/event.schema.json describes each
- * property). A producer hands an event without its envelope (`v`, `id`, `time`) to `EventSink.emit`; the sink adds
- * the envelope, stores the event with one delivery per matching subscription, and the delivery worker sends it (to a
- * subscription with `format: botmaker-1.1`, mapped by botmaker.ts).
+ * property). A producer hands an event without its envelope (`v`, `id`, `time`) to `EventSink.prepare`; the sink adds
+ * the envelope and builds its rows with one delivery per matching subscription, which the producer hands to the store
+ * write of the event's cause (an outbox: both commit together); the delivery worker then sends it (to a subscription
+ * with `format: botmaker-1.1`, mapped by botmaker.ts).
  */
 
 import type { Event, Message, Variables } from '../types/event.ts';
+import type { OutboxEvent } from '../store/types.ts';
 
 export type {
   Event as HookEvent,
@@ -38,10 +40,14 @@ export type EventInput = WithoutEnvelope<Event>;
 /** Where producers put events. The engine's sink stores them for delivery; `hooks test` captures them. */
 export interface EventSink {
   /**
-   * Stores the event with one delivery per matching subscription (nothing when none matches). The write joins the
-   * store's group commit: started synchronously, it lands in the same transaction as writes queued in the same turn.
-   * Resolves once committed; never rejects (a storage failure is reported through the engine's log), so a producer
-   * on a request path may call it without awaiting.
+   * The event's rows, built synchronously: the event with one delivery per matching subscription, for the store
+   * write of its cause to commit with it (an outbox; the store then wakes the delivery worker). Undefined when no
+   * subscription wants it (or it cannot be stored: logged). Never throws.
+   */
+  prepare(event: EventInput): OutboxEvent | undefined;
+  /**
+   * Stores the event in a write of its own (in the store's group commit), for a cause whose write takes no outbox (a
+   * status callback's message update). Resolves once committed; rejects when the write failed.
    */
   emit(event: EventInput): Promise<void>;
   /**

@@ -4,8 +4,8 @@ import type { ExecutionRecord, JournalEntry, LogEntry } from '../store/types.ts'
 import type { ExecutionContext } from './context.ts';
 import { redactSecrets } from '../common/redact.ts';
 import { isoTime } from '../common/time.ts';
-import { emitExecution } from '../events/producers.ts';
-import { emitSendStep } from '../messages/events.ts';
+import { executionOutbox } from '../events/producers.ts';
+import { sendStepEvents } from '../messages/events.ts';
 import { executionBindings, scopeOf } from './scope.ts';
 import { runSteps, type RunResult } from './interpreter.ts';
 import { Journal } from './journal.ts';
@@ -13,6 +13,8 @@ import { Journal } from './journal.ts';
 /**
  * One execution's run, the same for a sync request, the async worker and `hooks test`: its steps with their journal
  * and the events of its sends, then its end (status, metrics, the `execution` event) and its finish in the store.
+ * Every event commits with the write of its cause (an outbox): a send's with its step's journal entry, `execution`
+ * with the finish (or with the request's log row, for a run that ended before its commit).
  */
 export interface ExecutionRun {
   execution: ExecutionRecord;
@@ -34,11 +36,10 @@ export function startRun(ctx: ExecutionContext, flow: CompiledFlow, execution: E
     now: ctx.now,
     onStep: async (entry, pure) => {
       const safe = redactSecrets(entry, flow.secrets);
-      // a send's events are committed before its journal entry: a journaled step is replayed without emitting, so a
-      // crash between the two commits must not find the entry without them. A crash before the entry runs the step
-      // again, which finds its stored message and emits the same event ids (the store ignores the copies).
-      if (safe.kind === 'send') await emitSendStep(ctx, safe, execution).catch(() => undefined);
-      await journal.add(safe, pure);
+      // a send's events commit with its journal entry: a journaled step is replayed without emitting, and a crash
+      // before the entry's commit runs the step again, which finds its stored message and builds the same event ids
+      const events = safe.kind === 'send' ? await sendStepEvents(ctx, safe, execution) : [];
+      await journal.add(safe, pure, events);
     },
     settle: () => journal.settle(),
     respond,
@@ -46,7 +47,10 @@ export function startRun(ctx: ExecutionContext, flow: CompiledFlow, execution: E
   return { execution, scope, journal, started, result };
 }
 
-/** The run's steps are done: the execution records how it ended, the metrics count it and `execution` is emitted. */
+/**
+ * The run's steps are done: the execution records how it ended, the metrics count it, and its `execution` event waits
+ * in its journal for the commit that stores the end (finishRun's, or the log row's of a run that ended before it).
+ */
 export function endRun(ctx: ExecutionContext, flow: CompiledFlow, run: ExecutionRun, result: RunResult): void {
   const { execution } = run;
   const finished = ctx.now();
@@ -54,18 +58,18 @@ export function endRun(ctx: ExecutionContext, flow: CompiledFlow, run: Execution
   execution.error = result.error;
   execution.finishedAt = isoTime(finished);
   ctx.metrics.execution(flow.id, execution.mode, result.status, (finished.getTime() - run.started.getTime()) / 1000);
-  // queued before the finish, so both land in the same group commit
-  emitExecution(ctx.events, flow.id, execution, result, run.started, finished);
+  run.journal.end(executionOutbox(ctx.events, flow.id, execution, result, run.started, finished));
 }
 
 /**
- * Stores the end of a run the store already has (endRun first), with the journal entries still held back. A run that
- * fails after its answer (an async run, or a sync one that went on) has its log entry say so, with the error: `log` is
- * the entry when the caller has it, else it is read.
+ * Stores the end of a run the store already has (endRun first), with the journal entries still held back and the
+ * events they and the end cause. A run that fails after its answer (an async run, or a sync one that went on) has its
+ * log entry say so, with the error: `log` is the entry when the caller has it, else it is read.
  */
 export async function finishRun(ctx: ExecutionContext, run: ExecutionRun, log?: Pick<LogEntry, 'id' | 'outcome' | 'status' | 'durationMs'>, queued?: () => void): Promise<void> {
   const { execution } = run;
-  const finishing = ctx.store.finishExecution(execution.id, execution.status, execution.error, execution.finishedAt!, run.journal.take());
+  const { journal, events } = run.journal.take();
+  const finishing = ctx.store.finishExecution(execution.id, execution.status, execution.error, execution.finishedAt!, journal, events);
   queued?.();
   await finishing;
   if (execution.status !== 'failed') return;

@@ -3,7 +3,7 @@
  * sending, inbound messages and status callbacks each add one line.
  */
 import { createHash } from 'node:crypto';
-import type { ExecutionRecord, JournalEntry, Message, Store } from '../store/types.ts';
+import type { ExecutionRecord, JournalEntry, Message, OutboxEvent, Store } from '../store/types.ts';
 import { contactNames, type Attachment, type EventInput, type EventSink } from '../events/types.ts';
 import { STATUS_SYNTAX } from './status.ts';
 
@@ -99,25 +99,25 @@ export function statusEvent(message: Message, status: string, at: string, error:
 export type SendingRun = Pick<ExecutionRecord, 'logId' | 'input'>;
 
 /**
- * After a `send` step ran: its message (`message` event, from: bot) and the status the provider gave it (`status`),
- * or the failure (`status` failed). Reads the stored message only when a subscription wants either event, and the
- * contact and its field changes only for a wanted `message`. Resolves once both are committed: callers await it
- * before journaling the step (see runExecution). Run again for the same step (a resumed execution), it emits the same
- * event ids.
+ * After a `send` step ran: the rows of its message's event (`message`, from: bot) and of the status the provider gave
+ * it (`status`), or of the failure (`status` failed), the message event first, for the step's journal entry to commit
+ * with (see startRun). Reads the stored message only when a subscription wants either event, and the contact and its
+ * field changes only for a wanted `message`. Run again for the same step (a resumed execution whose entry did not
+ * commit), it builds the same event ids.
  */
-export async function emitSendStep(deps: { events: EventSink; store: Store }, entry: JournalEntry, run?: SendingRun): Promise<void> {
-  if (entry.kind !== 'send') return;
+export async function sendStepEvents(deps: { events: EventSink; store: Store }, entry: JournalEntry, run?: SendingRun): Promise<OutboxEvent[]> {
+  if (entry.kind !== 'send') return [];
   const result = entry.result as { ok?: boolean; messageId?: string | null; error?: { message?: string; code?: unknown } | null } | undefined;
-  if (!result?.messageId) return;
+  if (!result?.messageId) return [];
   const { events } = deps;
   const wanted = (type: 'message' | 'status') => events.wants?.({ type, flow: null, channel: null }) ?? true;
-  if (!wanted('message') && !wanted('status')) return;
+  if (!wanted('message') && !wanted('status')) return [];
   const message = await deps.store.getMessage(result.messageId);
-  if (!message) return;
+  if (!message) return [];
   const sent = result.ok && wanted('message') ? await sentMessageEvent(deps.store, message, run) : undefined;
   const error = result.ok ? null : { code: result.error?.code === undefined ? null : String(result.error.code), message: result.error?.message ?? message.error ?? 'failed' };
-  // queued in one turn: one group commit for both, the message event first
-  await Promise.all([sent && events.emit(sent), events.emit(statusEvent(message, message.status, message.updatedAt, error))]);
+  const prepared = [sent && events.prepare(sent), events.prepare(statusEvent(message, message.status, message.updatedAt, error))];
+  return prepared.filter((event): event is OutboxEvent => event !== undefined);
 }
 
 /** A sent message's event: its contact as stored (names, creation time), and what the request of its run changed and sent. */

@@ -20,7 +20,9 @@ export type CallbackResult =
 
 /**
  * Applies a (verified) status callback: every message with the provider id it reports gets the status (recorded in its
- * history; the message itself only moves forward) and, for failures, the provider's error.
+ * history; the message itself only moves forward) and, for failures, the provider's error. The message's update is a
+ * transaction of its own, outside the group commit, so its `status` event is a write of its own after it (emit): it
+ * rejects when that write fails, and the provider, answered 500, repeats the callback, which brings the event back.
  */
 export async function applyStatusCallback(store: Store, params: Record<string, string | string[]>, now: Date, events?: EventSink): Promise<CallbackResult> {
   const parsed = statusCallbacks.parse(params);
@@ -34,10 +36,11 @@ export async function applyStatusCallback(store: Store, params: Record<string, s
     if (updated) messages.push(updated);
     // a `status` event when the message is at this status (not for a late callback). Emitted for a repeated callback
     // too: its id is the message's and the status's, so a copy is ignored, and a repeat brings back an event that a
-    // crash between the message's commit and the event's lost
+    // crash (or a failed write) between the message's commit and the event's lost
     if (events && updated && updated.status === status) emitted.push(events.emit(statusEvent(updated, status, now.toISOString(), error)));
   }
-  // committed before the provider hears 200: a callback that was answered has its event
+  // committed before the provider hears 200: a callback that was answered has its event; one whose event could not
+  // be stored is not answered 200
   await Promise.all(emitted);
   return { ok: true, sid: providerId, status, messages };
 }

@@ -46,11 +46,11 @@ async function runHere(state: RequestState, execution: ExecutionRecord, intake: 
     endRun(ctx, flow, run, ended);
     // the caller hears 202 either way; the log tells how the run ended
     const [outcome, reason] = ended.status === 'failed' ? (['failed', ended.error] as const) : (['accepted', null] as const);
-    const sent = await commitAnswer(state, reply, outcome, reason, { execution, journal: journal.take() });
+    const sent = await commitAnswer(state, reply, outcome, reason, { execution, ...journal.take() });
     ctx.worker.runInSlot(execution, Promise.resolve(sent === reply ? ended : undefined));
     return sent;
   }
-  const sent = commitAnswer(state, reply, 'accepted', null, { execution, journal: journal.take(), leaseUntil: leaseFrom(state, ctx.now()) });
+  const sent = commitAnswer(state, reply, 'accepted', null, { execution, ...journal.take(), leaseUntil: leaseFrom(state, ctx.now()) });
   ctx.worker.runInSlot(execution, goOnAfterCommit(ctx, flow, run, sent.then((got) => got === reply)));
   return sent;
 }

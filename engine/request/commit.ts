@@ -1,6 +1,6 @@
 import type { CompiledFlow } from '../flow/compiled.ts';
 import type { Answer } from '../common/scope.ts';
-import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome } from '../store/types.ts';
+import type { ExecutionRecord, JournalEntry, LogEntry, LogOutcome, OutboxEvent } from '../store/types.ts';
 import { UnstorableError } from '../store/types.ts';
 import type { EngineContext } from './context.ts';
 import type { IncomingRequest } from './incoming.ts';
@@ -24,12 +24,16 @@ export interface RequestState {
   bodyInLog: boolean;
   /** the whole body as text, when it is within the log's cap: decoded once, for the log and the parse */
   bodyText?: string;
+  /** the events of the request itself (an inbound message's), committed with its log row */
+  events: OutboxEvent[];
 }
 
 /** What an answered request commits with its log row: its execution, the journal so far, a lease for this process. */
 export interface CommittedJob {
   execution: ExecutionRecord;
   journal?: JournalEntry[];
+  /** the events of the journal so far and, for a run that ended, its `execution` event */
+  events?: OutboxEvent[];
   /** the execution is committed claimed by this process until then (see Store.commitLog) */
   leaseUntil?: string;
 }
@@ -67,7 +71,7 @@ export function openRequest(ctx: EngineContext, flow: CompiledFlow, req: Incomin
     duplicateOf: null,
     replayOf: ids.replayOf ?? null,
   };
-  const state: RequestState = { ctx, flow, req, log, notes: null, bodyInLog: true };
+  const state: RequestState = { ctx, flow, req, log, notes: null, bodyInLog: true, events: [] };
   if (req.rawBody && req.rawBody.length > 0) {
     log.bodyTruncated = req.rawBody.length > LOG_BODY_LIMIT;
     const text = req.rawBody.subarray(0, LOG_BODY_LIMIT).toString('utf8');
@@ -89,8 +93,10 @@ export async function commitAnswer(state: RequestState, reply: Answer, outcome: 
   const { ctx, flow, req, log } = state;
   // the notes (a forced replay, a mapped value that did not fit) stay beside a reason
   Object.assign(log, { outcome, reason: [reason, state.notes].filter(Boolean).join('; ') || null, status: reply.status, durationMs: ctx.now().getTime() - req.receivedAt.getTime() });
+  // the request's events and its run's commit with it (an outbox)
+  const events = job?.events?.length ? [...state.events, ...job.events] : state.events;
   try {
-    await ctx.store.commitLog(log, job?.execution, job?.journal, job?.leaseUntil);
+    await ctx.store.commitLog(log, job?.execution, job?.journal, job?.leaseUntil, events);
   } catch (err) {
     // storing it again would fail the same way: the sender is told not to retry, and the log keeps the request
     if (err instanceof UnstorableError && job) return commitAnswer(withoutRun(state), answer(422, { error: `the request cannot be stored: ${err.message}` }), 'rejected', `the request cannot be stored: ${err.message}`);
@@ -111,7 +117,7 @@ function commitUnsendable(state: RequestState, problem: string, job: CommittedJo
   const reply = answer(500, { error: reason });
   if (!job || state.flow.mode === 'async') return commitAnswer(withoutRun(state), reply, 'failed', reason);
   const finishedAt = isoTime(state.ctx.now());
-  return commitAnswer(state, reply, 'failed', reason, { execution: { ...job.execution, status: 'failed', error: reason, finishedAt }, journal: job.journal });
+  return commitAnswer(state, reply, 'failed', reason, { execution: { ...job.execution, status: 'failed', error: reason, finishedAt }, journal: job.journal, events: job.events });
 }
 
 /** The request alone, its execution left out of the log entry (it is not stored). */

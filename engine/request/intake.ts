@@ -4,7 +4,7 @@ import type { ParsedBody } from './incoming.ts';
 import { answer, commitAnswer, failRequest, rejectRequest, type RequestState } from './commit.ts';
 import { evaluateParams, executionBindings, scopeOf } from '../execution/scope.ts';
 import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
-import { variablesEvent } from '../events/producers.ts';
+import { changedFields, variablesEvent } from '../events/producers.ts';
 import { messageEvent } from '../messages/events.ts';
 import { recordInbound } from '../messages/inbound.ts';
 
@@ -63,17 +63,18 @@ export async function takeContact(state: RequestState, intake: Intake): Promise<
   }
 }
 
-/** map: written to the request's contact; the changes go out as a `variables` event and into `intake.changed`. */
+/**
+ * map: written to the request's contact; the changes go into `intake.changed` and out as a `variables` event, which
+ * commits with them: the contact's fields are a transaction of their own, before the request's commit, and a retry of
+ * a request whose commit failed finds no change left to report.
+ */
 async function writeMap(state: RequestState, intake: Intake, contact: Contact): Promise<Contact> {
   const { ctx, flow, log } = state;
   if (flow.map.length === 0) return contact;
-  const mapped = await mapFields(flow, contact, intake.scope, intake.bindings, ctx, log.id);
+  const ids = { executionId: intake.executionId, logId: log.id };
+  const mapped = await mapFields(flow, contact, intake.scope, intake.bindings, ctx, log.id, (changes) => ctx.events.prepare(variablesEvent(flow.id, contact.id, changes, ids)));
   if (mapped.problems.length) state.notes = [state.notes, ...mapped.problems].filter(Boolean).join('; ');
-  if (mapped.changes.length) {
-    const event = variablesEvent(flow.id, contact.id, mapped.changes, { executionId: intake.executionId, logId: log.id });
-    intake.changed = event.type === 'variables' ? event.variables : {};
-    void ctx.events.emit(event);
-  }
+  if (mapped.changes.length) intake.changed = changedFields(mapped.changes);
   return mapped.contact;
 }
 
@@ -93,10 +94,13 @@ export async function takeInbound(state: RequestState, intake: Intake): Promise<
       log.contactId = sender.id;
       log.identification = inbound.how;
     }
-    // a message event for a new message only (a redelivered webhook finds the message its first copy stored); the
-    // stored contact when the inbound found it: its creation time goes into the event too
-    if (inbound && inbound.message.logId === log.id) {
-      void ctx.events.emit(messageEvent(inbound.message, sender ?? scope.contact, intake.changed, intake.executionId));
+    // The message's event commits with the request's log row (the message itself is a write of its own, before it).
+    // A redelivered webhook (the sender's retry after a commit that failed) finds the message its first copy stored
+    // and brings its event back under the same id; a copy of one already committed is ignored. With the stored
+    // contact when the inbound found it: its creation time goes into the event too.
+    if (inbound) {
+      const event = ctx.events.prepare(messageEvent(inbound.message, sender ?? scope.contact, intake.changed, intake.executionId));
+      if (event) state.events.push(event);
     }
     return undefined;
   } catch (err) {

@@ -39,7 +39,7 @@ export async function runSync(state: RequestState, execution: ExecutionRecord, i
   if (execution.finishedAt !== null) {
     // a finished sync execution is never resumed: its request is in its log row, so it is not stored a second time
     const stored = { ...execution, input: { ...execution.input, logged: false, request: { ...execution.input.request, headers: {}, body: null } } };
-    return commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: stored, journal: run.journal.take() });
+    return commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: stored, ...run.journal.take() });
   }
   return answerAndGoOn(state, run, verdict);
 }
@@ -76,7 +76,7 @@ function decide(state: RequestState, run: ExecutionRun, first: RunResult | Answe
  */
 function answerAndGoOn(state: RequestState, run: ExecutionRun, verdict: Verdict): Promise<Answer> {
   const { ctx, flow, log } = state;
-  const sent = commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: run.execution, journal: run.journal.take(), leaseUntil: leaseFrom(state, ctx.now()) });
+  const sent = commitAnswer(state, verdict.reply, verdict.outcome, verdict.reason, { execution: run.execution, ...run.journal.take(), leaseUntil: leaseFrom(state, ctx.now()) });
   const rest = goOnAfterCommit(ctx, flow, run, sent.then((reply) => reply === verdict.reply), log);
   ctx.worker.follow(run.execution.id, rest.then(() => undefined));
   return sent;

@@ -2,7 +2,7 @@ import type {
   ClaimedEventDelivery, Contact, ContactStore, DedupeAnswer, DedupeClaim, DedupeStore, EventAttempt, EventBreakerRecord, EventDelivery,
   EventDeliveryNext, EventDeliveryQuery, EventDeliveryStatus, EventHealthRow, EventStore, ExecutionRecord, ExecutionStatus, FieldChange,
   JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore, Message, MessageQuery, MessageStatusChange, MessageStore, MessageUpdate,
-  NewEventDelivery, NewMessage, Store, StoredEvent, Writability,
+  NewEventDelivery, NewMessage, OutboxEvent, Store, StoredEvent, Writability,
 } from './types.ts';
 
 /** A backend's implementation of each port, on one database. */
@@ -39,8 +39,8 @@ export abstract class ComposedStore implements Store {
 
   // the webhook log and the execution queue
 
-  commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string): Promise<void> {
-    return this.log.commitLog(log, execution, journal, leaseUntil);
+  commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string, events?: OutboxEvent[]): Promise<void> {
+    return this.log.commitLog(log, execution, journal, leaseUntil, events);
   }
 
   claimExecutions(limit: number, leaseMs: number, now?: Date): Promise<ExecutionRecord[]> {
@@ -55,12 +55,12 @@ export abstract class ComposedStore implements Store {
     return this.log.journal(executionId);
   }
 
-  appendJournal(entry: JournalEntry): Promise<void> {
-    return this.log.appendJournal(entry);
+  appendJournal(entry: JournalEntry, events?: OutboxEvent[]): Promise<void> {
+    return this.log.appendJournal(entry, events);
   }
 
-  finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal?: JournalEntry[]): Promise<void> {
-    return this.log.finishExecution(executionId, status, error, finishedAt, journal);
+  finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal?: JournalEntry[], events?: OutboxEvent[]): Promise<void> {
+    return this.log.finishExecution(executionId, status, error, finishedAt, journal, events);
   }
 
   updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void> {
@@ -111,8 +111,8 @@ export abstract class ComposedStore implements Store {
     return this.contacts.createContact(contact, at);
   }
 
-  setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null): Promise<FieldChange[]> {
-    return this.contacts.setContactFields(contactId, fields, at, logId);
+  setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null, eventFor?: (changes: FieldChange[]) => OutboxEvent | undefined): Promise<FieldChange[]> {
+    return this.contacts.setContactFields(contactId, fields, at, logId, eventFor);
   }
 
   listContacts(query: { phone?: string; email?: string; limit: number }): Promise<Contact[]> {
@@ -161,6 +161,10 @@ export abstract class ComposedStore implements Store {
 
   addEvent(event: StoredEvent, deliveries: NewEventDelivery[]): Promise<void> {
     return this.events.addEvent(event, deliveries);
+  }
+
+  onEventsCommitted(listener: () => void): () => void {
+    return this.events.onEventsCommitted(listener);
   }
 
   claimEventDeliveries(subscriptionId: string, limit: number, leaseMs: number, now: Date, ordered: boolean): Promise<ClaimedEventDelivery[]> {

@@ -1,4 +1,5 @@
 /** Contacts: the people the engine talks to, and every change of their fields. */
+import type { OutboxEvent } from './events.ts';
 
 /** A person the engine talks to. The id is the contact's user_ns. Phone is E.164 and email lower-case; both unique. */
 export interface Contact {
@@ -27,8 +28,18 @@ export interface ContactStore {
    * concurrent requests for one new phone end with one contact.
    */
   createContact(contact: { id: string; phone: string; email: string | null }, at: string): Promise<{ contact: Contact; created: boolean }>;
-  /** merges fields into the contact's, records each field whose value changed, and returns those changes */
-  setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null): Promise<FieldChange[]>;
+  /**
+   * Merges fields into the contact's, records each field whose value changed, and returns those changes. When some
+   * changed, `eventFor` is called with them inside the transaction, and the event it builds (the `variables` event)
+   * commits with them.
+   */
+  setContactFields(
+    contactId: string,
+    fields: Record<string, unknown>,
+    at: string,
+    logId: string | null,
+    eventFor?: (changes: FieldChange[]) => OutboxEvent | undefined,
+  ): Promise<FieldChange[]>;
   listContacts(query: { phone?: string; email?: string; limit: number }): Promise<Contact[]>;
   /** newest first */
   fieldChanges(contactId: string, limit: number): Promise<FieldChange[]>;

@@ -21,6 +21,36 @@ export interface NewEventDelivery {
   nextAt: string;
 }
 
+/**
+ * An event with its deliveries (EventHub.prepare builds it), handed to the store method that writes its cause: both
+ * are committed in one transaction (an outbox), so the event exists exactly when its cause does. An event id already
+ * stored is ignored, as by addEvent.
+ */
+export interface OutboxEvent {
+  event: StoredEvent;
+  deliveries: NewEventDelivery[];
+}
+
+/** Who hears of commits that stored events (the delivery worker): a listener that throws never fails the commit. */
+export class CommitListeners {
+  private readonly listeners = new Set<() => void>();
+
+  add(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  notify(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch {
+        // the commit happened: a listener's failure is its own
+      }
+    }
+  }
+}
+
 /** pending: waiting or being sent; delivered: a 2xx came back; failed: every scheduled attempt failed (a dead letter) */
 export type EventDeliveryStatus = 'pending' | 'delivered' | 'failed';
 
@@ -101,8 +131,13 @@ export interface EventDeliveryNext {
 }
 
 export interface EventStore {
-  /** stores an event with its deliveries, group-committed like the log; an event id already stored is ignored (no error) */
+  /**
+   * Stores an event with its deliveries in a write of its own, group-committed like the log; an event id already stored
+   * is ignored (no error). For an event whose cause is not a write that takes an outbox (see OutboxEvent).
+   */
   addEvent(event: StoredEvent, deliveries: NewEventDelivery[]): Promise<void>;
+  /** `listener` runs after each commit that stored events (an outbox's or addEvent's); returns its removal */
+  onEventsCommitted(listener: () => void): () => void;
   /**
    * Claims up to `limit` due deliveries of one subscription with a lease (due: pending, `nextAt` reached, no live
    * lease). `ordered`: at most its oldest pending delivery, and only when that one is due and not leased.

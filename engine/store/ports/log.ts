@@ -3,6 +3,7 @@
  * the input it needs to run or resume in any process) and their journal of finished steps.
  */
 import type { Mode } from '../../types/names.ts';
+import type { OutboxEvent } from './events.ts';
 
 /** What happened to a request that reached a flow. */
 export type LogOutcome = 'accepted' | 'completed' | 'rejected' | 'failed' | 'duplicate';
@@ -111,18 +112,21 @@ export interface LogStore {
    * accepted async request this is the answer's promise (the log row and the job). With `leaseUntil`, the execution
    * (status running) is committed already claimed by this process until then: the process that answered runs it at
    * once, without a claim (an async run, or a sync run going on after its answer); should it die, the lease runs out
-   * and another claims it.
+   * and another claims it. `events` (an outbox: the request's own, its journal's, a finished run's) commit with it.
    */
-  commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string): Promise<void>;
+  commitLog(log: LogEntry, execution?: ExecutionRecord, journal?: JournalEntry[], leaseUntil?: string, events?: OutboxEvent[]): Promise<void>;
   /** claims up to `limit` runnable executions (queued, or running with an expired lease), marking them running */
   claimExecutions(limit: number, leaseMs: number, now?: Date): Promise<ExecutionRecord[]>;
   /** keeps a claim alive while a long execution runs */
   renewLease(executionId: string, leaseMs: number): Promise<void>;
   journal(executionId: string): Promise<JournalEntry[]>;
-  /** durable before the next step starts; a second entry for the same step is refused (ignored) */
-  appendJournal(entry: JournalEntry): Promise<void>;
-  /** `journal`: the last entries, not appended yet, committed with the finish */
-  finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal?: JournalEntry[]): Promise<void>;
+  /**
+   * Durable before the next step starts; a second entry for the same step is refused (ignored). `events` (the step's:
+   * a send's `message` and `status`) commit with it.
+   */
+  appendJournal(entry: JournalEntry, events?: OutboxEvent[]): Promise<void>;
+  /** `journal`: the last entries, not appended yet, committed with the finish, as are `events` (the `execution` event) */
+  finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal?: JournalEntry[], events?: OutboxEvent[]): Promise<void>;
   /** updates the log row of a request once its sync execution has answered or finished */
   updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void>;
   getLog(id: string): Promise<LogEntry | undefined>;

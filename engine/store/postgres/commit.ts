@@ -14,7 +14,11 @@ export function groupCommit(pool: pg.Pool): (items: PendingWrite[]) => Promise<v
     const eventWrites: PendingEventWrite[] = [];
     for (const item of items) {
       if (item.kind === 'event' || item.kind === 'attempt') eventWrites.push(item);
-      else logWrites.push(item);
+      else {
+        logWrites.push(item);
+        // the events this write causes, in its transaction (an outbox)
+        if (item.kind !== 'outcome' && item.events) for (const values of item.events) eventWrites.push({ kind: 'event', ...values });
+      }
     }
     const log = logStatements(logWrites);
     const events = eventStatements(eventWrites);

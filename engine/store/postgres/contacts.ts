@@ -1,5 +1,6 @@
 import { iso, toContact, toFieldChange } from '../rows.ts';
-import type { Contact, ContactStore, FieldChange } from '../types.ts';
+import type { Contact, ContactStore, FieldChange, OutboxEvent } from '../types.ts';
+import { outboxStatements, outboxValues } from './events.ts';
 import type { PostgresSession } from './session.ts';
 import { inTransaction, insertStatements, jsonOrNull } from './sql.ts';
 
@@ -31,10 +32,11 @@ export class PostgresContacts implements ContactStore {
     return { contact: toContact(rows[0]), created: rowCount === 1 };
   }
 
-  async setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null): Promise<FieldChange[]> {
+  async setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null, eventFor?: (changes: FieldChange[]) => OutboxEvent | undefined): Promise<FieldChange[]> {
     await this.session.settle();
     const time = iso(at, 'at');
-    return inTransaction(this.session.pool, async (client) => {
+    let stored = false;
+    const changes = await inTransaction(this.session.pool, async (client) => {
       // FOR UPDATE: two replicas mapping fields of one contact at once apply one after the other, none lost
       const { rows } = await client.query('SELECT fields FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
       if (!rows[0]) throw new Error(`no contact ${contactId}`);
@@ -54,8 +56,16 @@ export class PostgresContacts implements ContactStore {
       )) {
         await client.query(statement);
       }
+      // the changes' event commits with them (an outbox)
+      const event = eventFor?.(changes);
+      if (event) {
+        for (const statement of outboxStatements([outboxValues(event)])) await client.query(statement);
+        stored = true;
+      }
       return changes;
     });
+    if (stored) this.session.eventsCommitted.notify();
+    return changes;
   }
 
   async listContacts(query: { phone?: string; email?: string; limit: number }): Promise<Contact[]> {

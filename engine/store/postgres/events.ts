@@ -1,9 +1,9 @@
 import { iso, toAttempt, toBreaker, toClaimed, toDelivery, toHealthRow } from '../rows.ts';
 import type {
   ClaimedEventDelivery, EventAttempt, EventBreakerRecord, EventDelivery, EventDeliveryNext, EventDeliveryQuery, EventDeliveryStatus,
-  EventHealthRow, EventStore, NewEventDelivery, StoredEvent,
+  EventHealthRow, EventStore, NewEventDelivery, OutboxEvent, StoredEvent,
 } from '../types.ts';
-import { SWEEP_SLICE, type PendingEventWrite, type PostgresSession } from './session.ts';
+import { SWEEP_SLICE, type OutboxValues, type PendingEventWrite, type PostgresSession } from './session.ts';
 import { insertStatements, MAX_COMBINED_PARAMETERS, text, type Statement } from './sql.ts';
 
 /**
@@ -25,7 +25,11 @@ export class PostgresEvents implements EventStore {
 
   async addEvent(event: StoredEvent, deliveries: NewEventDelivery[]): Promise<void> {
     this.session.ensureOpen();
-    return this.session.batch.add(eventWrite(event, deliveries));
+    return this.session.batch.add({ kind: 'event', ...outboxValues({ event, deliveries }) });
+  }
+
+  onEventsCommitted(listener: () => void): () => void {
+    return this.session.eventsCommitted.add(listener);
   }
 
   async claimEventDeliveries(subscriptionId: string, limit: number, leaseMs: number, now: Date, ordered: boolean): Promise<ClaimedEventDelivery[]> {
@@ -186,13 +190,18 @@ export class PostgresEvents implements EventStore {
   }
 }
 
-function eventWrite(event: StoredEvent, deliveries: NewEventDelivery[]): PendingEventWrite {
+/** An event with its deliveries as column values, for addEvent and for the writes that carry their events (an outbox). */
+export function outboxValues({ event, deliveries }: OutboxEvent): OutboxValues {
   const createdAt = iso(event.createdAt, 'createdAt');
   return {
-    kind: 'event',
     event: [event.id, event.type, event.flowId, event.channel, event.contactId, event.payload, createdAt],
     deliveries: deliveries.map((d) => [d.subscriptionId, event.id, event.type, 'pending', iso(d.nextAt, 'nextAt'), createdAt]),
   };
+}
+
+/** The INSERTs of events with their deliveries, for a transaction of the caller's (a contact's fields'). */
+export function outboxStatements(events: OutboxValues[]): Statement[] {
+  return eventStatements(events.map((values) => ({ kind: 'event', ...values }))).inserts;
 }
 
 function attemptWrite(a: EventAttempt, next: EventDeliveryNext): PendingEventWrite {

@@ -1,7 +1,8 @@
 import { iso, LOGGED_INPUT, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
-import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
+import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore, OutboxEvent } from '../types.ts';
 import { serialised } from '../types.ts';
-import { SWEEP_SLICE, type PendingLogWrite, type PostgresSession } from './session.ts';
+import { outboxValues } from './events.ts';
+import { SWEEP_SLICE, type OutboxValues, type PendingLogWrite, type PostgresSession } from './session.ts';
 import { insertStatements, jsonOrNull, text, updateStatements, type Statement } from './sql.ts';
 
 /**
@@ -33,13 +34,13 @@ export class PostgresLog implements LogStore {
     private readonly expiredKeys: ExpiredKeys,
   ) {}
 
-  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
+  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string, events: OutboxEvent[] = []): Promise<void> {
     this.session.ensureOpen();
     const rows = serialised(() => ({
       execution: execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log),
       journal: journal.map(journalValues),
     }));
-    const write = this.session.batch.add({ kind: 'request', log: logValues(log), ...rows });
+    const write = this.session.batch.add({ kind: 'request', log: logValues(log), ...rows, ...withEvents(events) });
     return this.track(execution?.id, write);
   }
 
@@ -91,17 +92,19 @@ export class PostgresLog implements LogStore {
     return rows.map(toJournal);
   }
 
-  async appendJournal(entry: JournalEntry): Promise<void> {
+  async appendJournal(entry: JournalEntry, events: OutboxEvent[] = []): Promise<void> {
     this.session.ensureOpen();
-    return this.track(entry.executionId, this.session.batch.add({ kind: 'journal', entry: journalValues(entry) }));
+    return this.track(entry.executionId, this.session.batch.add({ kind: 'journal', entry: journalValues(entry), ...withEvents(events) }));
   }
 
-  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal: JournalEntry[] = []): Promise<void> {
+  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal: JournalEntry[] = [], events: OutboxEvent[] = []): Promise<void> {
     this.session.ensureOpen();
+    const finish = [executionId, status, text(error), iso(finishedAt, 'finishedAt')];
+    const outbox = withEvents(events);
     // queued in the same turn as the finish: the entries commit in its transaction
     const entries = journal.map((entry) => this.appendJournal(entry));
-    const finish = this.track(executionId, this.session.batch.add({ kind: 'finish', id: executionId, finish: [executionId, status, text(error), iso(finishedAt, 'finishedAt')] }));
-    await Promise.all([...entries, finish]);
+    const finished = this.track(executionId, this.session.batch.add({ kind: 'finish', id: executionId, finish, ...outbox }));
+    await Promise.all([...entries, finished]);
   }
 
   async updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void> {
@@ -255,6 +258,11 @@ export function logStatements(items: PendingLogWrite[]): LogStatements {
     ],
     updatesInserted: () => inserted(executions, finishes.keys()) || inserted(logs, outcomes.keys()),
   };
+}
+
+/** The `events` of a write that carries its events, as column values: nothing at all when it has none (most writes). */
+function withEvents(events: OutboxEvent[]): { events?: OutboxValues[] } {
+  return events.length === 0 ? {} : { events: events.map(outboxValues) };
 }
 
 function logValues(log: LogEntry): unknown[] {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { AsyncBatcher } from './batcher.ts';
 import { WriteHealth } from '../health.ts';
+import { CommitListeners } from '../ports/events.ts';
 
 /**
  * What the Postgres store's parts (log.ts, dedupe.ts, contacts.ts, messages.ts, events.ts) share: the pool, the clock,
@@ -10,15 +11,18 @@ import { WriteHealth } from '../health.ts';
 /**
  * One group-committed write, already turned into column values (so a value that cannot be stored fails its caller):
  * a request's log row (with its execution and journal), a later change to an execution or a log row, an event with
- * its deliveries, or an event delivery's attempt.
+ * its deliveries, or an event delivery's attempt. A request, a journal entry and a finish carry the events they cause
+ * (`events`, an outbox), written in the same transaction.
  */
 export type PendingLogWrite =
-  | { kind: 'request'; log: unknown[]; execution?: unknown[]; journal: unknown[][] }
-  | { kind: 'journal'; entry: unknown[] }
-  | { kind: 'finish'; id: string; finish: unknown[] }
+  | { kind: 'request'; log: unknown[]; execution?: unknown[]; journal: unknown[][]; events?: OutboxValues[] }
+  | { kind: 'journal'; entry: unknown[]; events?: OutboxValues[] }
+  | { kind: 'finish'; id: string; finish: unknown[]; events?: OutboxValues[] }
   | { kind: 'outcome'; id: string; outcome: unknown[] };
+/** an event's column values and its deliveries' */
+export type OutboxValues = { event: unknown[]; deliveries: unknown[][] };
 export type PendingEventWrite =
-  | { kind: 'event'; event: unknown[]; deliveries: unknown[][] }
+  | ({ kind: 'event' } & OutboxValues)
   | { kind: 'attempt'; attempt: unknown[]; delivery: unknown[] };
 export type PendingWrite = PendingLogWrite | PendingEventWrite;
 
@@ -31,6 +35,8 @@ export class PostgresSession {
   /** whether commits succeed; a server's store says so in its log */
   readonly health = new WriteHealth(() => this.probeWrite(), (message) => this.onHealth(message));
   onHealth: (message: string) => void = () => undefined;
+  /** told after each commit that stored events (the delivery worker's wake-up) */
+  readonly eventsCommitted = new CommitListeners();
 
   /** `commit` writes a batch in one transaction, or throws having committed none of it */
   constructor(
@@ -46,6 +52,7 @@ export class PostgresSession {
         throw error;
       }
       this.health.succeeded();
+      if (items.some(storesEvents)) this.eventsCommitted.notify();
     });
   }
 
@@ -64,4 +71,8 @@ export class PostgresSession {
   ensureOpen(): void {
     if (this.closed) throw new Error('the store is closed');
   }
+}
+
+function storesEvents(item: PendingWrite): boolean {
+  return item.kind === 'event' || ('events' in item && item.events !== undefined && item.events.length > 0);
 }

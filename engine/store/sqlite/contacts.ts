@@ -1,14 +1,17 @@
 import type Database from 'better-sqlite3';
 import { iso, toContact, toFieldChange, type Row } from '../rows.ts';
-import type { Contact, ContactStore, FieldChange } from '../types.ts';
+import type { Contact, ContactStore, FieldChange, OutboxEvent } from '../types.ts';
+import { outboxRows, prepareOutboxWrite } from './events.ts';
 import type { SqliteSession } from './session.ts';
 
 /** Contacts and their field changes on SQLite. */
 export class SqliteContacts implements ContactStore {
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly writeOutbox: ReturnType<typeof prepareOutboxWrite>;
 
   constructor(private readonly session: SqliteSession) {
     this.sql = prepare(session.db);
+    this.writeOutbox = prepareOutboxWrite(session.db);
   }
 
   async findContact(by: { id?: string; phone?: string; email?: string }): Promise<Contact | undefined> {
@@ -27,9 +30,10 @@ export class SqliteContacts implements ContactStore {
     return { contact: toContact(row), created };
   }
 
-  async setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null): Promise<FieldChange[]> {
+  async setContactFields(contactId: string, fields: Record<string, unknown>, at: string, logId: string | null, eventFor?: (changes: FieldChange[]) => OutboxEvent | undefined): Promise<FieldChange[]> {
     this.session.settle();
     const time = iso(at, 'at');
+    let stored = false;
     const write = this.session.db.transaction((): FieldChange[] => {
       const row = this.sql.byId.get(contactId);
       if (!row) throw new Error(`no contact ${contactId}`);
@@ -45,9 +49,17 @@ export class SqliteContacts implements ContactStore {
       for (const c of changes) {
         this.sql.insertFieldChange.run({ contactId, field: c.field, oldValue: JSON.stringify(c.oldValue), newValue: JSON.stringify(c.newValue), at: time, logId });
       }
+      // the changes' event commits with them (an outbox)
+      const event = eventFor?.(changes);
+      if (event) {
+        this.writeOutbox(outboxRows(event));
+        stored = true;
+      }
       return changes;
     });
-    return write.immediate();
+    const changes = write.immediate();
+    if (stored) this.session.eventsCommitted.notify();
+    return changes;
   }
 
   async listContacts(query: { phone?: string; email?: string; limit: number }): Promise<Contact[]> {

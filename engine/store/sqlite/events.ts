@@ -2,9 +2,9 @@ import type Database from 'better-sqlite3';
 import { iso, toAttempt, toBreaker, toClaimed, toDelivery, toHealthRow, type Row } from '../rows.ts';
 import type {
   ClaimedEventDelivery, EventAttempt, EventBreakerRecord, EventDelivery, EventDeliveryNext, EventDeliveryQuery, EventDeliveryStatus,
-  EventHealthRow, EventStore, NewEventDelivery, StoredEvent,
+  EventHealthRow, EventStore, NewEventDelivery, OutboxEvent, StoredEvent,
 } from '../types.ts';
-import { SWEEP_SLICE, yieldToEventLoop, type PendingEventWrite, type SqliteSession } from './session.ts';
+import { SWEEP_SLICE, yieldToEventLoop, type OutboxRows, type PendingEventWrite, type SqliteSession } from './session.ts';
 
 /**
  * Outbound events on SQLite: events, one delivery per event and subscription, every attempt, and the circuit
@@ -20,12 +20,11 @@ export class SqliteEvents implements EventStore {
 
   async addEvent(event: StoredEvent, deliveries: NewEventDelivery[]): Promise<void> {
     this.session.ensureOpen();
-    const createdAt = iso(event.createdAt, 'createdAt');
-    return this.session.batch.add({
-      kind: 'event',
-      event: eventRow({ ...event, createdAt }),
-      deliveries: deliveries.map((d) => deliveryRow(event.id, event.type, { ...d, nextAt: iso(d.nextAt, 'nextAt') }, createdAt)),
-    });
+    return this.session.batch.add({ kind: 'event', ...outboxRows({ event, deliveries }) });
+  }
+
+  onEventsCommitted(listener: () => void): () => void {
+    return this.session.eventsCommitted.add(listener);
   }
 
   async claimEventDeliveries(subscriptionId: string, limit: number, leaseMs: number, now: Date, ordered: boolean): Promise<ClaimedEventDelivery[]> {
@@ -141,13 +140,34 @@ export class SqliteEvents implements EventStore {
   }
 }
 
-/** The events' writes in the group commit's transaction (session.ts). */
-export function prepareEventWrites(db: Database.Database): (item: PendingEventWrite) => void {
+/** An event with its deliveries as rows, for addEvent and for the writes that carry their events (an outbox). */
+export function outboxRows({ event, deliveries }: OutboxEvent): OutboxRows {
+  const createdAt = iso(event.createdAt, 'createdAt');
+  return {
+    event: eventRow({ ...event, createdAt }),
+    deliveries: deliveries.map((d) => deliveryRow(event.id, event.type, { ...d, nextAt: iso(d.nextAt, 'nextAt') }, createdAt)),
+  };
+}
+
+/** Writes an event with its deliveries, inside the caller's transaction (the group commit's, or a contact's fields'). */
+export function prepareOutboxWrite(db: Database.Database): (rows: OutboxRows) => void {
   const s = (sql: string) => db.prepare<unknown[], Row>(sql);
   const insertEvent = s(`INSERT INTO events (id, type, flow_id, channel, contact_id, payload, created_at)
     VALUES (@id, @type, @flow_id, @channel, @contact_id, @payload, @created_at) ON CONFLICT (id) DO NOTHING`);
   const insertDelivery = s(`INSERT INTO event_deliveries (subscription_id, event_id, event_type, status, next_at, created_at)
     VALUES (@subscription_id, @event_id, @event_type, 'pending', @next_at, @created_at)`);
+  return (rows) => {
+    // an event id stored before (a producer emitting the same event twice) is not stored or delivered again, and
+    // never fails the batch it shares with other requests' writes
+    if (insertEvent.run(rows.event).changes === 0) return;
+    for (const delivery of rows.deliveries) insertDelivery.run(delivery);
+  };
+}
+
+/** The events' writes in the group commit's transaction (session.ts). */
+export function prepareEventWrites(db: Database.Database): (item: PendingEventWrite) => void {
+  const s = (sql: string) => db.prepare<unknown[], Row>(sql);
+  const writeOutbox = prepareOutboxWrite(db);
   const insertAttempt = s(`INSERT INTO event_attempts (delivery_id, subscription_id, event_id, event_type, attempt, at, outcome, status, duration_ms, error, body)
     VALUES (@delivery_id, @subscription_id, @event_id, @event_type, @attempt, @at, @outcome, @status, @duration_ms, @error, @body)`);
   // only a delivery still pending: a replay or another process's newer attempt is not overwritten by a late one
@@ -155,12 +175,8 @@ export function prepareEventWrites(db: Database.Database): (item: PendingEventWr
       last_attempt_at = @at, last_status = @http_status, last_error = @error, finished_at = @finished_at
     WHERE id = @id AND status = 'pending'`);
   return (item) => {
-    if (item.kind === 'event') {
-      // an event id stored before (a producer emitting the same event twice) is not stored or delivered again, and
-      // never fails the batch it shares with other requests' writes
-      if (insertEvent.run(item.event).changes === 0) return;
-      for (const delivery of item.deliveries) insertDelivery.run(delivery);
-    } else {
+    if (item.kind === 'event') writeOutbox(item);
+    else {
       insertAttempt.run(item.attempt);
       finishAttempt.run(item.delivery);
     }

@@ -1,9 +1,10 @@
 import type Database from 'better-sqlite3';
 import { isLogOf, iso, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
-import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore } from '../types.ts';
+import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore, OutboxEvent } from '../types.ts';
 import { serialised } from '../types.ts';
+import { outboxRows, prepareOutboxWrite } from './events.ts';
 import { embedRun, inlineEntry, readEmbeddedRun, times, type EmbeddedExecution, type InlineEntry } from './inline-runs.ts';
-import { SWEEP_SLICE, yieldToEventLoop, type PendingLogWrite, type SqliteSession } from './session.ts';
+import { SWEEP_SLICE, yieldToEventLoop, type OutboxRows, type PendingLogWrite, type SqliteSession } from './session.ts';
 
 /** The webhook log and the execution queue on SQLite: the request path's writes all join the group commit. */
 
@@ -24,20 +25,21 @@ export class SqliteLog implements LogStore {
     this.sql = prepare(session.db);
   }
 
-  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string): Promise<void> {
+  async commitLog(log: LogEntry, execution?: ExecutionRecord, journal: JournalEntry[] = [], leaseUntil?: string, events: OutboxEvent[] = []): Promise<void> {
     this.session.ensureOpen();
     // rows are serialised here, so a value that cannot be stored fails its own caller and not the whole batch
+    const outbox = withEvents(events);
     if (execution?.finishedAt && isLogOf(log, execution)) {
       // a run that ended before its answer: nothing is appended to it later, so it goes in the log row with its journal
       // (one row, not one per step or two per request: the sync request's commit is the hot path)
       const row = serialised(() => logValues(log, JSON.stringify(embedRun(execution, journal))));
-      return this.session.batch.add({ kind: 'request', log: row, journal: [] });
+      return this.session.batch.add({ kind: 'request', log: row, journal: [], ...outbox });
     }
     const rows = serialised(() => ({
       execution: execution && executionValues(execution, leaseUntil === undefined ? null : iso(leaseUntil, 'leaseUntil'), log),
       journal: journal.map(journalRow),
     }));
-    return this.session.batch.add({ kind: 'request', log: logValues(log), ...rows });
+    return this.session.batch.add({ kind: 'request', log: logValues(log), ...rows, ...outbox });
   }
 
   async claimExecutions(limit: number, leaseMs: number, now: Date = this.session.now()): Promise<ExecutionRecord[]> {
@@ -71,16 +73,17 @@ export class SqliteLog implements LogStore {
     return [...rows, ...kept.map((entry) => ({ executionId, ...entry }))].sort((a, b) => a.seq - b.seq || (a.stepId < b.stepId ? -1 : a.stepId > b.stepId ? 1 : 0));
   }
 
-  async appendJournal(entry: JournalEntry): Promise<void> {
+  async appendJournal(entry: JournalEntry, events: OutboxEvent[] = []): Promise<void> {
     this.session.ensureOpen();
-    return this.session.batch.add({ kind: 'journal', entry: journalRow(entry) });
+    return this.session.batch.add({ kind: 'journal', entry: journalRow(entry), ...withEvents(events) });
   }
 
-  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal: JournalEntry[] = []): Promise<void> {
+  async finishExecution(executionId: string, status: ExecutionStatus, error: string | null, finishedAt: string, journal: JournalEntry[] = [], events: OutboxEvent[] = []): Promise<void> {
     this.session.ensureOpen();
     // the last entries go in the execution's row with the finish: one row written instead of one per step
     const inline = journal.length > 0 ? JSON.stringify(journal.map(inlineEntry)) : null;
-    return this.session.batch.add({ kind: 'finish', finish: { id: executionId, status, error, finishedAt: iso(finishedAt, 'finishedAt'), journal: inline } });
+    const finish = { id: executionId, status, error, finishedAt: iso(finishedAt, 'finishedAt'), journal: inline };
+    return this.session.batch.add({ kind: 'finish', finish, ...withEvents(events) });
   }
 
   async updateLogOutcome(logId: string, outcome: LogOutcome, status: number, reason: string | null, durationMs: number): Promise<void> {
@@ -173,6 +176,7 @@ export function prepareLogWrites(db: Database.Database): (item: PendingLogWrite)
   const finish = s(`UPDATE executions SET status = @status, error = @error, finished_at = @finishedAt, lease_until = NULL,
     journal = coalesce(@journal, journal) WHERE id = @id`);
   const updateLog = s(`UPDATE webhook_log SET outcome = @outcome, status = @status, reason = @reason, duration_ms = @durationMs WHERE id = @id`);
+  const writeOutbox = prepareOutboxWrite(db);
   return (item) => {
     if (item.kind === 'request') {
       insertLog.run(item.log); // an array binds positionally
@@ -181,7 +185,14 @@ export function prepareLogWrites(db: Database.Database): (item: PendingLogWrite)
     } else if (item.kind === 'journal') insertJournal.run(item.entry);
     else if (item.kind === 'finish') finish.run(item.finish);
     else updateLog.run(item.outcome);
+    // the events this write causes, in its transaction (an outbox)
+    if (item.kind !== 'outcome' && item.events) for (const rows of item.events) writeOutbox(rows);
   };
+}
+
+/** The `events` of a write that carries its events, as rows: nothing at all when it has none (most writes). */
+function withEvents(events: OutboxEvent[]): { events?: OutboxRows[] } {
+  return events.length === 0 ? {} : { events: events.map(outboxRows) };
 }
 
 function prepare(db: Database.Database) {

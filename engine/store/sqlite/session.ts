@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Row } from '../rows.ts';
 import { Batcher } from './batcher.ts';
 import { WriteHealth } from '../health.ts';
+import { CommitListeners } from '../ports/events.ts';
 
 /**
  * What the SQLite store's parts (log.ts, dedupe.ts, contacts.ts, messages.ts, events.ts) share: the connection, the
@@ -14,15 +15,18 @@ export type Statement = Database.Statement<unknown[], Row>;
  * One group-committed write: a request's log row (with its execution and journal when it has them), a later change
  * to an execution or a log row, an event with its deliveries, or an event delivery's attempt. All go through one
  * queue, in order, so each lands in the next shared transaction. Rows are serialised before they are queued, so a
- * value that cannot be stored fails its own caller and not the whole batch.
+ * value that cannot be stored fails its own caller and not the whole batch. A request, a journal entry and a finish
+ * carry the events they cause (`events`, an outbox), written right after them in the same transaction.
  */
 export type PendingLogWrite =
-  | { kind: 'request'; log: unknown[]; execution?: unknown[]; journal: Row[] }
-  | { kind: 'journal'; entry: Row }
-  | { kind: 'finish'; finish: Row }
+  | { kind: 'request'; log: unknown[]; execution?: unknown[]; journal: Row[]; events?: OutboxRows[] }
+  | { kind: 'journal'; entry: Row; events?: OutboxRows[] }
+  | { kind: 'finish'; finish: Row; events?: OutboxRows[] }
   | { kind: 'outcome'; outcome: Row };
+/** an event's row and its deliveries' rows */
+export type OutboxRows = { event: Row; deliveries: Row[] };
 export type PendingEventWrite =
-  | { kind: 'event'; event: Row; deliveries: Row[] }
+  | ({ kind: 'event' } & OutboxRows)
   | { kind: 'attempt'; attempt: Row; delivery: Row };
 export type PendingWrite = PendingLogWrite | PendingEventWrite;
 
@@ -54,6 +58,8 @@ export class SqliteSession {
   /** whether commits succeed; a server's store says so in its log (SqliteStore.watch) */
   readonly health = new WriteHealth(() => this.probeWrite(), (message) => this.onHealth(message));
   onHealth: (message: string) => void = () => undefined;
+  /** told after each commit that stored events (the delivery worker's wake-up) */
+  readonly eventsCommitted = new CommitListeners();
   private readonly filtered = new Map<string, Statement>();
 
   /** `commit` writes a batch in one transaction, or throws having rolled it back */
@@ -73,6 +79,7 @@ export class SqliteSession {
       }
       this.health.succeeded();
       this.afterCommit?.();
+      if (items.some(storesEvents)) this.eventsCommitted.notify();
     });
   }
 
@@ -98,6 +105,10 @@ export class SqliteSession {
     if (!statement) this.filtered.set(sql, (statement = this.db.prepare(sql)));
     return statement;
   }
+}
+
+function storesEvents(item: PendingWrite): boolean {
+  return item.kind === 'event' || ('events' in item && item.events !== undefined && item.events.length > 0);
 }
 
 export function yieldToEventLoop(): Promise<void> {
