@@ -1,13 +1,19 @@
 import jsonata from 'jsonata';
+import { checkRegex } from './regex-check.ts';
+import { CheckedRegExp, CONCATENATED, EVALUATE_EXIT, exitHook, GUARDED, guardBuiltins, MAX_ITEMS, tooLarge } from './bounded.ts';
 
-/** Bounds applied to every evaluation so that a runaway expression fails its execution instead of stalling the server. */
+/**
+ * Bounds applied to every evaluation so that a runaway expression fails its execution instead of stalling the server:
+ * the time it may run (its own turns of the event loop: a long one lets other requests in, see bounded.ts), how deep
+ * it may recurse, and how many items a list it makes may hold. Strings are capped at MAX_STRING_LENGTH (bounded.ts).
+ */
 export interface ExpressionLimits {
   timeoutMs: number;
   maxDepth: number;
   maxSequence: number;
 }
 
-export const DEFAULT_LIMITS: ExpressionLimits = { timeoutMs: 1_000, maxDepth: 500, maxSequence: 1_000_000 };
+export const DEFAULT_LIMITS: ExpressionLimits = { timeoutMs: 1_000, maxDepth: 500, maxSequence: MAX_ITEMS };
 
 /** A JSONata expression compiled once, at load time. */
 export interface CompiledExpression {
@@ -44,14 +50,22 @@ interface JsonataError {
   token?: string;
 }
 
-function toExpressionError(err: unknown, source: string): ExpressionError {
+function toExpressionError(err: unknown, source: string, limits: ExpressionLimits = DEFAULT_LIMITS): ExpressionError {
   const e = (err ?? {}) as JsonataError;
   let message = e.message ?? String(err);
-  if (e.code === 'D1011') message = `expression recursed deeper than the limit (${message})`;
-  if (e.code === 'D1012') message = `expression ran longer than the limit (${message})`;
+  let code = e.code;
+  if (code === 'D1011') message = `expression recursed deeper than the limit (${message})`;
+  if (code === 'D1012') message = `expression ran longer than the limit (${message})`;
+  if (code === 'D2015') message = tooLarge(`a list of more than ${limits.maxSequence.toLocaleString('en-US')} items`).message;
+  if (err instanceof RangeError) {
+    // what V8 refuses to build, or a value nested deeper than JavaScript's own stack
+    if (/Invalid (string|array) length|allocation failed/.test(message)) message = tooLarge('a string or list longer than the engine can hold').message;
+    else if (/call stack/.test(message)) message = `expression recursed deeper than the engine can go (${message})`;
+    code ??= message.startsWith('value too large') ? 'TooLarge' : 'D1011';
+  }
   // JSONata positions point just past the offending token
   const offset = typeof e.position === 'number' ? Math.max(0, Math.min(source.length, e.position - 1)) : undefined;
-  return new ExpressionError(message, offset, e.code);
+  return new ExpressionError(message, offset, code);
 }
 
 /**
@@ -74,8 +88,8 @@ export function compileExpression(source: string, limits: ExpressionLimits = DEF
 }
 
 function compileUncached(source: string, limits: ExpressionLimits): CompiledExpression {
-  // jsonata's typings omit the guardrail options (timeout, stack, sequence) that its runtime honours
-  const options = { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence } as never;
+  // no `timeout`: JSONata's would count the turns a long evaluation leaves to other requests; the exit hook keeps time
+  const options = { stack: limits.maxDepth, sequence: limits.maxSequence, RegexEngine: CheckedRegExp as unknown as RegExpConstructor };
   let compiled: ReturnType<typeof jsonata>;
   try {
     // compiled once, at load: a syntax error fails the load, and no request pays for a parse
@@ -83,11 +97,12 @@ function compileUncached(source: string, limits: ExpressionLimits): CompiledExpr
   } catch (err) {
     throw toExpressionError(err, source);
   }
+  bound(compiled, source, limits);
   const evaluate = async (scope: unknown, bindings?: Record<string, unknown>) => {
     try {
       return normalise(await compiled.evaluate(scope, bindings));
     } catch (err) {
-      throw toExpressionError(err, source);
+      throw toExpressionError(err, source, limits);
     }
   };
   const read = fastRead(source);
@@ -103,6 +118,44 @@ function compileUncached(source: string, limits: ExpressionLimits): CompiledExpr
     },
     readNow: read,
   };
+}
+
+/**
+ * The load-time half of bounded.ts: a regular expression that can backtrack catastrophically fails the load (at its
+ * offset in the source); the exit hook and the guarded built-ins the expression names are put in its frame.
+ */
+function bound(compiled: ReturnType<typeof jsonata>, source: string, limits: ExpressionLimits): void {
+  const names = new Set<string>();
+  const seen = new Set<object>();
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== 'object' || seen.has(node) || node instanceof RegExp) return;
+    seen.add(node);
+    const n = node as { type?: string; value?: unknown; position?: number; lhs?: object; rhs?: object };
+    if (n.type === 'regex' && n.value instanceof RegExp) checkLiteral(n.value, n.position ?? 0, source);
+    else if (n.type === 'variable' && typeof n.value === 'string') names.add(n.value);
+    else if (n.type === 'binary' && n.value === '&') for (const side of [n.lhs, n.rhs]) if (side) CONCATENATED.add(side);
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(compiled.ast());
+  compiled.assign(EVALUATE_EXIT as never, exitHookFor(limits));
+  // $eval reads expressions from data at run time: they may call any built-in
+  guardBuiltins(compiled, names.has('eval') ? GUARDED : names);
+}
+
+function checkLiteral(re: RegExp, end: number, source: string): void {
+  const unsafe = checkRegex(re);
+  if (!unsafe) return;
+  // JSONata's position is just past the literal: /source/ and its flags (without the g it adds)
+  const start = end - re.source.length - 2 - re.flags.replace('g', '').length;
+  throw new ExpressionError(unsafe.message, Math.max(0, Math.min(source.length, start + 1 + unsafe.offset)), 'UnsafeRegex');
+}
+
+const exitHooks = new Map<string, ReturnType<typeof exitHook>>();
+function exitHookFor(limits: ExpressionLimits): ReturnType<typeof exitHook> {
+  const key = `${limits.timeoutMs}:${limits.maxSequence}`;
+  let found = exitHooks.get(key);
+  if (!found) exitHooks.set(key, (found = exitHook(limits)));
+  return found;
 }
 
 interface PathStep {

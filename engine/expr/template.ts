@@ -1,9 +1,15 @@
 import { compileExpression, ExpressionError, SLOW, type CompiledExpression, type ExpressionLimits } from './expression.ts';
+import { MAX_STRING_LENGTH, serialisedOver, tooLarge } from './bounded.ts';
 
 /**
  * Templates: any value whose strings may hold `{{ expression }}`. A string that is only one `{{ expression }}` keeps
  * the value's type; otherwise the parts are joined as text. Compiled once; constants evaluate without JSONata.
+ *
+ * In an HTML context (an e-mail's `html`, a response whose content type is HTML: the flow compiler says which) every
+ * `{{ expression }}` is HTML-escaped, so a caller's `<script>` arrives as text; `{{{ expression }}}` writes the value
+ * as it is (raw), for markup the flow trusts. Elsewhere both forms are the same.
  */
+export type TemplateContext = 'text' | 'html';
 export type CompiledTemplate = ((scope: unknown, bindings?: Record<string, unknown>) => Promise<unknown>) & {
   /** the value rendered at once when every expression in it reads without JSONata (CompiledExpression.readNow), else SLOW */
   readonly now: (scope: unknown) => unknown;
@@ -55,10 +61,17 @@ export interface TemplateProblem {
 
 const OPEN = '{{';
 const CLOSE = '}}';
+const RAW_OPEN = '{{{';
+const RAW_CLOSE = '}}}';
 
-type Part = string | CompiledExpression;
+/** An expression's place in a text: its value HTML-escaped (`{{ }}` in an HTML context) or written as it is. */
+interface Slot {
+  expression: CompiledExpression;
+  escape: boolean;
+}
+type Part = string | Slot;
 
-function parseString(text: string, limits: ExpressionLimits | undefined): Part[] {
+function parseString(text: string, limits: ExpressionLimits | undefined, context: TemplateContext): Part[] {
   const parts: Part[] = [];
   let at = 0;
   while (at < text.length) {
@@ -68,19 +81,34 @@ function parseString(text: string, limits: ExpressionLimits | undefined): Part[]
       break;
     }
     if (open > at) parts.push(text.slice(at, open));
-    const close = text.indexOf(CLOSE, open + OPEN.length);
-    if (close === -1) throw new Error(`template "${excerpt(text.slice(open))}" is not closed: add "}}"`);
-    const source = text.slice(open + OPEN.length, close).trim();
-    if (source === '') throw new Error(`template "${excerpt(text.slice(open, close + 2))}" is empty: put an expression between {{ and }}`);
+    const raw = text.startsWith(RAW_OPEN, open);
+    const [opener, closer] = raw ? [RAW_OPEN, RAW_CLOSE] : [OPEN, CLOSE];
+    const close = text.indexOf(closer, open + opener.length);
+    if (close === -1) throw new Error(`template "${excerpt(text.slice(open))}" is not closed: add "${closer}"`);
+    const source = text.slice(open + opener.length, close).trim();
+    if (source === '') throw new Error(`template "${excerpt(text.slice(open, close + closer.length))}" is empty: put an expression between ${opener} and ${closer}`);
     try {
-      parts.push(compileExpression(source, limits));
+      parts.push({ expression: compileExpression(source, limits), escape: context === 'html' && !raw });
     } catch (err) {
       const message = err instanceof ExpressionError ? err.message : String(err);
       throw new Error(`expression "${excerpt(source)}" in template does not compile: ${message}`);
     }
-    at = close + CLOSE.length;
+    at = close + closer.length;
   }
   return parts;
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** The text with the characters that HTML reads as markup (in text and in quoted attributes) written as entities. */
+export function escapeHtml(text: string): string {
+  return /[&<>"']/.test(text) ? text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]) : text;
+}
+
+/** A value written into HTML: text escaped, numbers and booleans as they are (nothing to escape), nothing as nothing. */
+function escapedValue(value: unknown): unknown {
+  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  return escapeHtml(stringify(value));
 }
 
 function excerpt(text: string): string {
@@ -93,16 +121,33 @@ export function isTemplateString(value: unknown): boolean {
 
 function stringify(value: unknown): string {
   if (value === undefined || value === null) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (typeof value === 'object') {
+    // a list of many references to one long string is small in memory and enormous as text
+    if (serialisedOver(value, MAX_STRING_LENGTH)) throw limitError(`a value of more than ${MAX_STRING_LENGTH.toLocaleString('en-US')} characters as text`);
+    return JSON.stringify(value);
+  }
   return String(value);
 }
 
-/** Compiles a template; problems are reported through `problems` (all of them) and the result is still usable. */
-export function compileTemplate(value: unknown, problems: TemplateProblem[] = [], limits?: ExpressionLimits, path: (string | number)[] = []): CompiledTemplate {
-  if (typeof value === 'string') return value.includes(OPEN) ? compileText(value, problems, limits, path) : fixed(value);
+function limitError(what: string): ExpressionError {
+  return new ExpressionError(`template: ${tooLarge(what).message}`, undefined, 'TooLarge');
+}
+
+/** Text made by joining parts: within the same cap as a string an expression makes. */
+function capped(text: string): string {
+  if (text.length > MAX_STRING_LENGTH) throw limitError(`a string of ${text.length.toLocaleString('en-US')} characters`);
+  return text;
+}
+
+/**
+ * Compiles a template; problems are reported through `problems` (all of them) and the result is still usable.
+ * `context` is where the rendered text goes: 'html' escapes each `{{ expression }}` (see TemplateContext).
+ */
+export function compileTemplate(value: unknown, problems: TemplateProblem[] = [], limits?: ExpressionLimits, path: (string | number)[] = [], context: TemplateContext = 'text'): CompiledTemplate {
+  if (typeof value === 'string') return value.includes(OPEN) ? compileText(value, problems, limits, path, context) : fixed(value);
   if (Array.isArray(value)) {
     if (!containsTemplate(value)) return constant(value);
-    const items = value.map((item, i) => member(item, problems, limits, [...path, i]));
+    const items = value.map((item, i) => member(item, problems, limits, [...path, i], context));
     return template(
       (scope) => {
         const out: unknown[] = [];
@@ -118,7 +163,7 @@ export function compileTemplate(value: unknown, problems: TemplateProblem[] = []
   }
   if (value !== null && typeof value === 'object') {
     if (!containsTemplate(value)) return constant(value);
-    const entries = Object.entries(value).map(([key, item]) => member(item, problems, limits, [...path, key], key));
+    const entries = Object.entries(value).map(([key, item]) => member(item, problems, limits, [...path, key], context, key));
     return template(
       (scope) => {
         const out: Record<string, unknown> = {};
@@ -146,43 +191,67 @@ export function compileTemplate(value: unknown, problems: TemplateProblem[] = []
 const texts = new Map<string, CompiledTemplate>();
 const TEXTS_LIMIT = 20_000;
 
-function compileText(value: string, problems: TemplateProblem[], limits: ExpressionLimits | undefined, path: (string | number)[]): CompiledTemplate {
-  const key = `${limits?.timeoutMs}:${limits?.maxDepth}:${limits?.maxSequence}:${value}`;
+function compileText(value: string, problems: TemplateProblem[], limits: ExpressionLimits | undefined, path: (string | number)[], context: TemplateContext): CompiledTemplate {
+  const key = `${context}:${limits?.timeoutMs}:${limits?.maxDepth}:${limits?.maxSequence}:${value}`;
   const found = texts.get(key);
   if (found) return found;
   let parts: Part[];
   try {
-    parts = parseString(value, limits);
+    parts = parseString(value, limits, context);
   } catch (err) {
     problems.push({ path, message: (err as Error).message });
     return fixed(value);
   }
   const only = parts.length === 1 ? parts[0] : undefined;
-  const compiled = only !== undefined && typeof only !== 'string' ? template(only.readNow, only.evaluate) : joined(parts);
+  const compiled = only !== undefined && typeof only !== 'string' ? single(only) : joined(parts);
   if (texts.size >= TEXTS_LIMIT) texts.delete(texts.keys().next().value!);
   texts.set(key, compiled);
   return compiled;
 }
 
+/** A rendering at once that may throw (a value over the caps): SLOW instead, so that the failure is a rejection. */
+function orSlow(now: (scope: unknown) => unknown): (scope: unknown) => unknown {
+  return (scope) => {
+    try {
+      return now(scope);
+    } catch {
+      return SLOW;
+    }
+  };
+}
+
+/** A string that is only one expression: its value with its type, or escaped for HTML. */
+function single({ expression, escape }: Slot): CompiledTemplate {
+  if (!escape) return template(expression.readNow, expression.evaluate);
+  return template(
+    orSlow((scope) => {
+      const read = expression.readNow(scope);
+      return read === SLOW ? SLOW : escapedValue(read);
+    }),
+    async (scope, bindings) => escapedValue(await expression.evaluate(scope, bindings)),
+  );
+}
+
 /** Text and expressions joined into one string. */
 function joined(parts: Part[]): CompiledTemplate {
+  const text = (slot: Slot, value: unknown) => (slot.escape ? escapeHtml(stringify(value)) : stringify(value));
   return template(
-    (scope) => {
+    orSlow((scope) => {
       let out = '';
       for (const part of parts) {
         if (typeof part === 'string') out += part;
         else {
-          const read = part.readNow(scope);
+          const read = part.expression.readNow(scope);
           if (read === SLOW) return SLOW;
-          out += stringify(read);
+          out += text(part, read);
         }
       }
-      return out;
-    },
+      return capped(out);
+    }),
     async (scope, bindings) => {
       let out = '';
-      for (const part of parts) out += typeof part === 'string' ? part : stringify(await part.evaluate(scope, bindings));
-      return out;
+      for (const part of parts) out += typeof part === 'string' ? part : text(part, await part.expression.evaluate(scope, bindings));
+      return capped(out);
     },
   );
 }
@@ -193,8 +262,8 @@ function joined(parts: Part[]): CompiledTemplate {
  */
 type Member = { key?: string } & ({ template: CompiledTemplate; value?: undefined } | { template?: undefined; value: unknown });
 
-function member(item: unknown, problems: TemplateProblem[], limits: ExpressionLimits | undefined, path: (string | number)[], key?: string): Member {
-  if (containsTemplate(item)) return { key, template: compileTemplate(item, problems, limits, path) };
+function member(item: unknown, problems: TemplateProblem[], limits: ExpressionLimits | undefined, path: (string | number)[], context: TemplateContext, key?: string): Member {
+  if (containsTemplate(item)) return { key, template: compileTemplate(item, problems, limits, path, context) };
   return { key, value: item !== null && typeof item === 'object' ? deepFreeze(structuredClone(item)) : item };
 }
 

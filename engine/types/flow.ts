@@ -22,7 +22,7 @@ export type Secret = string;
  */
 export type Expression = string;
 /**
- * A string that may hold {{ expression }} templates.
+ * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
  *
  * This interface was referenced by `Flow`'s JSON-Schema
  * via the `definition` "stringTemplate".
@@ -36,7 +36,7 @@ export type StringTemplate = string;
  */
 export type StepId = string;
 /**
- * A value in which every string may hold {{ expression }} templates. A string that is only {{ expression }} keeps the value's type.
+ * A value in which every string may hold {{ expression }} templates. A string that is only {{ expression }} keeps the value's type. In an HTML context (a send step's html, a response body whose content-type header is text/html or application/xhtml+xml) each {{ expression }} is HTML-escaped and {{{ expression }}} is written raw; elsewhere both are the same.
  *
  * This interface was referenced by `Flow`'s JSON-Schema
  * via the `definition` "template".
@@ -301,7 +301,7 @@ export interface Response {
   status?: number;
   headers?: Headers;
   /**
-   * The body: a string, or any value sent as JSON. Templated.
+   * The body: a string, or any value sent as JSON. Templated; with a content-type header of text/html or application/xhtml+xml, each {{ expression }} is HTML-escaped ({{{ expression }}} is written raw).
    */
   body?: unknown;
 }
@@ -344,7 +344,7 @@ export interface Step {
     | boolean
     | {
         /**
-         * A string that may hold {{ expression }} templates.
+         * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
          */
         reason?: string;
       };
@@ -361,7 +361,7 @@ export interface Http {
    */
   method?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   url: string;
   /**
@@ -372,7 +372,7 @@ export interface Http {
   };
   headers?: Headers;
   /**
-   * A value in which every string may hold {{ expression }} templates. A string that is only {{ expression }} keeps the value's type.
+   * A value in which every string may hold {{ expression }} templates. A string that is only {{ expression }} keeps the value's type. In an HTML context (a send step's html, a response body whose content-type header is text/html or application/xhtml+xml) each {{ expression }} is HTML-escaped and {{{ expression }}} is written raw; elsewhere both are the same.
    */
   body?: unknown;
   /**
@@ -430,35 +430,35 @@ export interface Send {
    */
   channel: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   to: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   text?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   subject?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   html?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   replyTo?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   mediaUrl?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   say?: string;
   /**
-   * A string that may hold {{ expression }} templates.
+   * A string that may hold {{ expression }} templates ({{{ expression }}}: raw, see template).
    */
   url?: string;
   /**
@@ -480,7 +480,7 @@ export interface Response1 {
   status?: number;
   headers?: Headers;
   /**
-   * The body: a string, or any value sent as JSON. Templated.
+   * The body: a string, or any value sent as JSON. Templated; with a content-type header of text/html or application/xhtml+xml, each {{ expression }} is HTML-escaped ({{{ expression }}} is written raw).
    */
   body?: unknown;
 }
@@ -727,7 +727,7 @@ export interface Response2 {
   status?: number;
   headers?: Headers;
   /**
-   * The body: a string, or any value sent as JSON. Templated.
+   * The body: a string, or any value sent as JSON. Templated; with a content-type header of text/html or application/xhtml+xml, each {{ expression }} is HTML-escaped ({{{ expression }}} is written raw).
    */
   body?: unknown;
 }
