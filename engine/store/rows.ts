@@ -2,6 +2,7 @@ import type {
   ClaimedEventDelivery, Contact, EventAttempt, EventAttemptOutcome, EventBreakerRecord, EventDelivery, EventDeliveryStatus, EventHealthRow,
   ExecutionInput, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
 } from './types.ts';
+import { markedWide } from '../common/scope.ts';
 
 /**
  * Rows as both backends read them back (snake_case columns; JSON as text, which the Postgres store asks its driver
@@ -108,7 +109,11 @@ export const LOGGED_REQUEST_COLUMNS = ['method', 'path', 'headers', 'query', 'bo
  */
 export function readInput(text: string, log: () => Row | undefined): ExecutionInput {
   const parsed = JSON.parse(text) as ExecutionInput | LoggedInput;
-  if (parsed.logged !== true || !('ip' in parsed)) return parsed as ExecutionInput;
+  if (parsed.logged !== true || !('ip' in parsed)) {
+    const input = parsed as ExecutionInput;
+    if (input.wideBody) markedWide(input.request.body, Infinity);
+    return input;
+  }
   const input = parsed as LoggedInput;
   const row = log();
   // swept with the log past the retention (a run queued that long): the run knows its variables, not the request
