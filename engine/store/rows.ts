@@ -3,6 +3,7 @@ import type {
   ExecutionInput, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
 } from './types.ts';
 import { markedWide } from '../common/scope.ts';
+import { redactHeaders } from '../common/redact.ts';
 
 /**
  * Rows as both backends read them back (snake_case columns; JSON as text, which the Postgres store asks its driver
@@ -92,7 +93,8 @@ interface LoggedInput {
  */
 export function storedInput(e: ExecutionRecord, log?: LogEntry): string {
   const { logged, ...input } = e.input;
-  if (!logged || !log || !isLogOf(log, e)) return JSON.stringify(input);
+  // its own copy of the request keeps no credential, as the log row does not (a resumed run reads them redacted)
+  if (!logged || !log || !isLogOf(log, e)) return JSON.stringify({ ...input, request: { ...input.request, headers: redactHeaders(input.request.headers) } });
   const compact: LoggedInput = { logged: true, ip: input.request.ip, vars: input.vars, contactId: input.contactId };
   return JSON.stringify(compact); // starts with LOGGED_INPUT: `logged` is its first key
 }
