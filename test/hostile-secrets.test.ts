@@ -230,6 +230,18 @@ describe('hostile input: replay, secrets, form bodies', () => {
       expect(JSON.stringify(execution)).not.toContain(ENV.PARTNER_TOKEN);
     });
 
+    it('an execution that keeps its own request (its body could not be logged verbatim) keeps no credential header', async () => {
+      const caller = 'Bearer caller-credential-7f3a';
+      const res = await engine.request('/hooks/partner', { json: { token: ENV.PARTNER_TOKEN, order: 4 }, headers: { authorization: caller, 'x-api-key': 'key-5b1e-caller' } });
+      expect(res.status).toBe(200);
+      const log = await latestLog('partner');
+      const execution = await finished(log.executionId);
+      expect(execution.input.logged).not.toBe(true); // the body held a secret: the execution has its own copy of the request
+      expect(storedExecution(log.executionId)).not.toContain('caller-credential-7f3a');
+      expect(storedExecution(log.executionId)).not.toContain('key-5b1e-caller');
+      expect(execution.input.request.headers).toMatchObject({ authorization: '[redacted]', 'x-api-key': '[redacted]' });
+    });
+
     it('a secret in a URL host, which the URL parser lower-cases, is masked in the journal, stored and shown', async () => {
       expect((await engine.request('/hooks/tenant', { json: { order: 'o-1' } })).status).toBe(200);
       const { executionId } = await latestLog('tenant');

@@ -25,3 +25,24 @@ export interface Answer {
   headers: Record<string, string>;
   body: unknown;
 }
+
+/**
+ * Marks a parsed JSON body too big to copy into a request's variables (scopeOf reads its fields through the
+ * variables' prototype instead): known from its text's size when it is parsed, so that no request pays for counting
+ * fields. A symbol: invisible to JSON, to expressions and to key listings.
+ */
+export const WIDE_BODY = Symbol('wide body');
+/** the webhook log's cap on a kept body, too: a body over it is kept whole only for the execution that needs it */
+export const WIDE_BODY_BYTES = 64 * 1024;
+
+/** `value`, marked wide when it is an object parsed from more than WIDE_BODY_BYTES of text. */
+export function markedWide<T>(value: T, textLength: number): T {
+  if (textLength > WIDE_BODY_BYTES && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    Object.defineProperty(value, WIDE_BODY, { value: true });
+  }
+  return value;
+}
+
+export function isMarkedWide(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && (value as { [WIDE_BODY]?: boolean })[WIDE_BODY] === true;
+}

@@ -1,5 +1,6 @@
 import { parse as parseQueryString } from 'node:querystring';
 import type { BodyKind } from '../flow/compiled.ts';
+import { markedWide } from '../common/scope.ts';
 
 /** A request as it reached the engine, before any flow logic: the raw bytes are kept for signature checks. */
 export interface IncomingRequest {
@@ -31,7 +32,7 @@ export function parseBody(rawBody: Buffer | undefined, contentType: string | und
   const text = decoded ?? rawBody.toString('utf8');
   if (kind === 'form') return { ok: true, body: parseForm(text), kind };
   try {
-    return { ok: true, body: JSON.parse(text), kind };
+    return { ok: true, body: markedWide(JSON.parse(text), text.length), kind };
   } catch (err) {
     return { ok: false, status: 400, reason: `malformed JSON body: ${(err as Error).message}` };
   }

@@ -3,6 +3,7 @@ import type { Contact, ExecutionInput, ExecutionRecord } from '../store/types.ts
 import type { ParsedBody } from './incoming.ts';
 import { answer, commitAnswer, failRequest, rejectRequest, type RequestState } from './commit.ts';
 import { evaluateParams, executionBindings, scopeOf } from '../execution/scope.ts';
+import { isMarkedWide } from '../common/scope.ts';
 import { contactView, identifyContact, mapFields } from '../contacts/identify.ts';
 import { changedFields, variablesEvent } from '../events/producers.ts';
 import { messageEvent } from '../messages/events.ts';
@@ -27,6 +28,7 @@ export async function readRequest(state: RequestState, parsed: Extract<ParsedBod
   const request = { method: req.method, path: req.path, headers: req.headers as Record<string, unknown>, query: req.query, body: parsed.body, ip: req.ip, receivedAt: log.receivedAt };
   // a JSON (or empty) body the log row holds verbatim is stored there only (see ExecutionInput.logged)
   const input: ExecutionInput = { request, vars: {}, contactId: null, logged: state.bodyInLog && parsed.kind !== 'form' };
+  if (isMarkedWide(parsed.body)) input.wideBody = true;
   const intake: Intake = { executionId, input, scope: scopeOf(input, null), bindings: executionBindings(executionId, flow), changed: {} };
   try {
     await evaluateParams(flow, intake.scope, intake.bindings, input.vars);

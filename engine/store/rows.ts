@@ -2,6 +2,8 @@ import type {
   ClaimedEventDelivery, Contact, EventAttempt, EventAttemptOutcome, EventBreakerRecord, EventDelivery, EventDeliveryStatus, EventHealthRow,
   ExecutionInput, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
 } from './types.ts';
+import { markedWide } from '../common/scope.ts';
+import { redactHeaders } from '../common/redact.ts';
 
 /**
  * Rows as both backends read them back (snake_case columns; JSON as text, which the Postgres store asks its driver
@@ -91,7 +93,8 @@ interface LoggedInput {
  */
 export function storedInput(e: ExecutionRecord, log?: LogEntry): string {
   const { logged, ...input } = e.input;
-  if (!logged || !log || !isLogOf(log, e)) return JSON.stringify(input);
+  // its own copy of the request keeps no credential, as the log row does not (a resumed run reads them redacted)
+  if (!logged || !log || !isLogOf(log, e)) return JSON.stringify({ ...input, request: { ...input.request, headers: redactHeaders(input.request.headers) } });
   const compact: LoggedInput = { logged: true, ip: input.request.ip, vars: input.vars, contactId: input.contactId };
   return JSON.stringify(compact); // starts with LOGGED_INPUT: `logged` is its first key
 }
@@ -108,7 +111,11 @@ export const LOGGED_REQUEST_COLUMNS = ['method', 'path', 'headers', 'query', 'bo
  */
 export function readInput(text: string, log: () => Row | undefined): ExecutionInput {
   const parsed = JSON.parse(text) as ExecutionInput | LoggedInput;
-  if (parsed.logged !== true || !('ip' in parsed)) return parsed as ExecutionInput;
+  if (parsed.logged !== true || !('ip' in parsed)) {
+    const input = parsed as ExecutionInput;
+    if (input.wideBody) markedWide(input.request.body, Infinity);
+    return input;
+  }
   const input = parsed as LoggedInput;
   const row = log();
   // swept with the log past the retention (a run queued that long): the run knows its variables, not the request

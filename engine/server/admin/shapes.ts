@@ -43,7 +43,7 @@ export const journalEntry = record(
 
 export const execution = record({
   id: text(), flowId: text(), revision: text(), logId: text(), mode: enumOf(['sync', 'async']), status: enumOf(EXECUTION_STATUSES),
-  input: record({ request, vars: openObject, contactId: maybeText, logged: boolean } satisfies Properties<ExecutionRecord['input']>, ['logged']),
+  input: record({ request, vars: openObject, contactId: maybeText, logged: boolean, wideBody: boolean } satisfies Properties<ExecutionRecord['input']>, ['logged', 'wideBody']),
   attempts: integer, createdAt: time, startedAt: nullable('string'), finishedAt: nullable('string'), error: maybeText,
   journal: arrayOf(journalEntry),
 } satisfies Properties<ExecutionRecord & { journal: unknown }>);

@@ -1,3 +1,4 @@
+import { redactHeaders } from '../../common/redact.ts';
 import { iso, loggedRequest, type Row } from '../rows.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry } from '../types.ts';
 
@@ -34,7 +35,7 @@ export function embedRun(e: ExecutionRecord, journal: JournalEntry[]) {
   const { request, vars, contactId, logged } = e.input;
   const { startedAt, finishedAt } = times(e);
   // a request whose body the row holds verbatim (ExecutionInput.logged) keeps neither its body nor its headers twice
-  const kept = logged ? { ip: request.ip } : { headers: request.headers, body: request.body, ip: request.ip };
+  const kept = logged ? { ip: request.ip } : { headers: redactHeaders(request.headers), body: request.body, ip: request.ip };
   return {
     mode: e.mode, status: e.status, attempts: e.attempts, startedAt, finishedAt, error: e.error,
     input: { request: kept, vars, contactId, ...(logged ? { logged } : {}) },
