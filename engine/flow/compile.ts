@@ -6,10 +6,11 @@ import type { CompiledFlow } from './compiled.ts';
 import { STEP_KINDS } from '../steps/index.ts';
 import { compileResponse } from '../steps/respond.ts';
 import { compileExpression, ExpressionError, type CompiledExpression } from '../expr/expression.ts';
-import { compileTemplate, type TemplateProblem } from '../expr/template.ts';
+import { compileTemplate, type TemplateContext, type TemplateProblem } from '../expr/template.ts';
 import { parseDuration } from '../expr/duration.ts';
 import { validateSignatureSpec } from '../trust/signatures.ts';
 import { ENGINE_PATHS } from './route.ts';
+import { StepSlices } from './compile-steps.ts';
 
 export interface CompileProblem {
   path: DocPath;
@@ -23,15 +24,17 @@ const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
 /**
  * Compiles a schema-valid flow (env references already resolved) into what the runtime serves. Every expression and
  * template is compiled here, once; every problem is collected with its path so that all of them are reported at once.
+ * The steps are compiled one by one with pauses between them (StepSlices): a large flow does not stall the engine.
  */
-export function compileFlow(
+export async function compileFlow(
   flow: Flow,
   meta: { file: string; revision: string; definition: Flow; secrets: string[] },
   config: EngineConfig,
-): { flow: CompiledFlow; problems: CompileProblem[] } {
+): Promise<{ flow: CompiledFlow; problems: CompileProblem[] }> {
   const problems: CompileProblem[] = [];
   const mode = flow.mode ?? 'async';
-  const ctx = compileContext(config, mode, problems, flow.identify?.defaultCountry);
+  const slices = new StepSlices();
+  const ctx = compileContext(config, mode, problems, flow.identify?.defaultCountry, slices, flow);
   const trigger = flow.trigger;
   checkFlowRules(flow, mode, config, problems);
   const auth = compileAuth(trigger.auth ?? {}, problems);
@@ -60,11 +63,12 @@ export function compileFlow(
     definition: meta.definition,
     secrets: meta.secrets,
   };
+  await slices.compileAll();
   return { flow: compiled, problems };
 }
 
 /** What step kinds compile with: expressions, templates and nested steps, every problem collected in `problems`. */
-function compileContext(config: EngineConfig, mode: CompileContext['mode'], problems: CompileProblem[], defaultCountry: string | undefined): CompileContext {
+function compileContext(config: EngineConfig, mode: CompileContext['mode'], problems: CompileProblem[], defaultCountry: string | undefined, slices: StepSlices, flow: Flow): CompileContext {
   const seenStepIds = new Map<string, DocPath>();
   const ctx: CompileContext = {
     config,
@@ -81,7 +85,7 @@ function compileContext(config: EngineConfig, mode: CompileContext['mode'], prob
     },
     template(path, value) {
       const found: TemplateProblem[] = [];
-      const compiled = compileTemplate(value, found, config.limits);
+      const compiled = compileTemplate(value, found, config.limits, [], templateContextAt(flow, path));
       for (const p of found) problems.push({ path: [...path, ...p.path], message: p.message });
       return compiled;
     },
@@ -89,7 +93,7 @@ function compileContext(config: EngineConfig, mode: CompileContext['mode'], prob
       problems.push({ path, message, at });
     },
     steps(path, steps) {
-      return steps.map((step, i) => compileStep(step, [...path, i]));
+      return slices.defer(path, steps, compileStep);
     },
   };
 
@@ -207,4 +211,21 @@ function compileIdentify(identify: Identify | undefined, ctx: CompileContext): C
       onUnidentified: identify.onUnidentified ?? 'reject',
     }
   );
+}
+
+/**
+ * Where a template's text goes: HTML for an e-mail's `html` and for the body of a response (a `respond` step, or an
+ * async flow's `response:`) whose `content-type` header is written as text/html or application/xhtml+xml; there each
+ * `{{ }}` is HTML-escaped. Anything else (text, SMS, JSON bodies, headers) is text.
+ */
+function templateContextAt(flow: Flow, path: DocPath): TemplateContext {
+  const [parentKey, key] = path.slice(-2);
+  if (key === 'html') return parentKey === 'send' ? 'html' : 'text';
+  if (key !== 'body' || (parentKey !== 'respond' && !(path.length === 2 && parentKey === 'response'))) return 'text';
+  let response: unknown = flow;
+  for (const step of path.slice(0, -1)) response = (response as Record<string | number, unknown> | undefined)?.[step];
+  const headers = (response as { headers?: Record<string, unknown> } | undefined)?.headers ?? {};
+  const type = Object.entries(headers).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  const media = typeof type === 'string' ? type.split(';')[0].trim().toLowerCase() : '';
+  return media === 'text/html' || media === 'application/xhtml+xml' ? 'html' : 'text';
 }

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { isScalar, LineCounter, parseDocument, Scalar, isMap, type Document } from 'yaml';
+import { isScalar, LineCounter, parseDocument, Scalar, isMap, type Document, type YAMLError } from 'yaml';
 import type { DocPath, Problem } from './problem.ts';
 import { formatPath } from './problem.ts';
 
@@ -58,8 +58,11 @@ function scalarOffset(node: Scalar, offset: number): number {
 
 export type ReadResult = { ok: true; source: SourceDocument; value: unknown } | { ok: false; problems: Problem[] };
 
-/** Reads and parses a YAML file with positions, refusing oversize files, duplicate keys and alias bombs. */
-export async function readYamlFile(file: string, displayName = file): Promise<ReadResult> {
+/**
+ * Reads and parses a YAML file with positions, refusing oversize files, duplicate keys and alias bombs; `parse` turns
+ * the text into the result (the flow loader parses a large file in slices).
+ */
+export async function readYamlFile(file: string, displayName = file, parse: (text: string, displayName: string) => ReadResult | Promise<ReadResult> = parseYamlText): Promise<ReadResult> {
   const whole = (message: string): ReadResult => ({ ok: false, problems: [{ file: displayName, line: 1, col: 1, path: '', message }] });
   let text: string;
   try {
@@ -72,18 +75,17 @@ export async function readYamlFile(file: string, displayName = file): Promise<Re
   } catch (err) {
     return whole(`cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parseYamlText(text, displayName);
+  return parse(text, displayName);
 }
+
+/** How every YAML file is parsed: a duplicate key is an error, and so is anything the spec calls one. */
+export const YAML_OPTIONS = { uniqueKeys: true, prettyErrors: false, strict: true } as const;
 
 export function parseYamlText(text: string, displayName: string): ReadResult {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
-  if (doc.errors.length > 0) {
-    // the first syntax error is the real one; the parser's later errors are mostly its consequences
-    const err = doc.errors[0];
-    const { line, col } = lines.linePos(err.pos[0]);
-    return { ok: false, problems: [{ file: displayName, line, col, path: '', message: yamlMessage(err.code, err.message) }] };
-  }
+  const doc = parseDocument(text, { lineCounter: lines, ...YAML_OPTIONS });
+  // the first syntax error is the real one; the parser's later errors are mostly its consequences
+  if (doc.errors.length > 0) return { ok: false, problems: [syntaxProblem(doc.errors[0], lines, displayName)] };
   const source = new SourceDocument(displayName, text, doc, lines);
   let value: unknown;
   try {
@@ -95,6 +97,12 @@ export function parseYamlText(text: string, displayName: string): ReadResult {
     return { ok: false, problems: [source.problem([], message)] };
   }
   return { ok: true, source, value };
+}
+
+/** A YAML syntax error as a problem at its line and column. */
+export function syntaxProblem(err: YAMLError, lines: LineCounter, file: string): Problem {
+  const { line, col } = lines.linePos(err.pos[0]);
+  return { file, line, col, path: '', message: yamlMessage(err.code, err.message) };
 }
 
 function yamlMessage(code: string, message: string): string {
