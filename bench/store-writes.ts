@@ -23,6 +23,7 @@ import { openSqliteStore } from '../engine/store/sqlite/store.ts';
 import type { ExecutionRecord, JournalEntry, LogEntry } from '../engine/store/types.ts';
 import { newId } from '../engine/common/ids.ts';
 import { PAYLOAD } from './flows.ts';
+import { payloadBodies, type PayloadKey } from './payloads.ts';
 
 const mode = process.argv[2] === 'async' ? 'async' : 'sync';
 const requests = Number(process.argv[3] ?? 20_000);
@@ -32,8 +33,10 @@ const inline = process.env.STORE_CHECKPOINTS === 'inline';
 const dir = await mkdtemp(join(tmpdir(), 'hooks-store-writes-'));
 const file = join(dir, 'hooks.db');
 const store = await openSqliteStore(file, inline ? {} : { backgroundCheckpoints: { onError: (message) => console.error(message) } });
-const body = JSON.parse(PAYLOAD) as Record<string, unknown>;
-const headers = { host: '127.0.0.1:3000', connection: 'keep-alive', 'content-type': 'application/json', 'content-length': String(PAYLOAD.length) };
+// STORE_PAYLOAD=push (or stripe, 64k): one of the real bodies instead of the bench's 200 bytes
+const TEXT = process.env.STORE_PAYLOAD ? payloadBodies([process.env.STORE_PAYLOAD as PayloadKey]).get(process.env.STORE_PAYLOAD as PayloadKey)! : PAYLOAD;
+const body = JSON.parse(TEXT) as Record<string, unknown>;
+const headers = { host: '127.0.0.1:3000', connection: 'keep-alive', 'content-type': 'application/json', 'content-length': String(TEXT.length) };
 
 /** a journal entry as the interpreter writes it (engine/execution/interpreter.ts): these steps take under a millisecond */
 function step(executionId: string, seq: number, stepId: string, kind: string, result: unknown, vars: Record<string, unknown> | null, at: string): JournalEntry {
@@ -47,7 +50,7 @@ function commitOne(): Promise<void> {
   const path = `/bench-${mode}`;
   const id = newId('ex');
   const log: LogEntry = {
-    id: newId('log'), receivedAt: at, flowId: `bench-${mode}`, revision: 'r1', method: 'POST', path, headers, query: {}, body: PAYLOAD,
+    id: newId('log'), receivedAt: at, flowId: `bench-${mode}`, revision: 'r1', method: 'POST', path, headers, query: {}, body: TEXT,
     bodyTruncated: false, outcome: mode === 'sync' ? 'completed' : 'accepted', reason: null, status: mode === 'sync' ? 200 : 202,
     durationMs: 0, executionId: id, contactId: null, identification: null, duplicateOf: null, replayOf: null,
   };
