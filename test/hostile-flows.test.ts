@@ -11,6 +11,7 @@ import { ADMIN_TOKEN, startTestEngine, type TestEngine } from './support/engine.
 import { scratchDir } from './support/files.ts';
 import { freePort } from './support/prism.ts';
 import { spawnServe, waitReady } from './support/serve.ts';
+import { runHooks } from './support/cli.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -202,4 +203,39 @@ describe('a 10,000-step flow file loads without stalling the engine', () => {
     const [code] = await exited;
     expect(code).toBe(0);
   }, 90_000);
+});
+
+describe('a test case\'s sample, read by hooks test', () => {
+  it('is confined like trigger.sample: a link out of the folder fails its test without quoting the file', async () => {
+    const dir = await scratchDir('hooks-test-sample-');
+    try {
+      await dir.write('flows/samples/order.json', '{"order":"o-1"}');
+      await dir.write(
+        'flows/echo.yaml',
+        `version: 1
+id: echo
+trigger: { path: /echo }
+mode: sync
+steps:
+  - id: answer
+    respond: { body: { order: "{{ body.order }}" } }
+tests:
+  - name: from a sample beside it
+    request: { sample: samples/order.json }
+    expect: { response: { status: 200, body: { order: o-1 } } }
+  - name: from a link out of the folder
+    request: { sample: samples/environ.json }
+    expect: { response: { status: 200 } }
+`,
+      );
+      await symlink('/proc/self/environ', join(dir.dir, 'flows/samples/environ.json'));
+      const result = await runHooks(['test', 'flows'], { cwd: dir.dir, env: { SECRET_MARKER: 'do-not-print-9f2c' } });
+      expect(result.code).toBe(1);
+      expect(result.out).toContain('✓ echo › from a sample beside it');
+      expect(result.out).toContain('sample "samples/environ.json" cannot be read');
+      expect(result.out + result.err).not.toContain('do-not-print-9f2c');
+    } finally {
+      await dir.remove();
+    }
+  });
 });

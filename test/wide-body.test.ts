@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { startTestEngine, type TestEngine } from './support/engine.ts';
 
 /**
@@ -15,13 +16,20 @@ steps:
   - id: answer
     respond: { body: { last: "{{ vars.last }}", listed: "{{ vars.listed }}", viaBody: "{{ body.key12345 }}" } }
 `;
+const ASYNC = `version: 1
+id: wide-async
+trigger: { path: /wide-async }
+steps:
+  - id: note
+    set: { last: "{{ vars.key69999 }}" }
+`;
 const wide = JSON.stringify(Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`key${i}`, i])));
 const post = (engine: TestEngine) => engine.request('/hooks/wide?extra=1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: wide });
 
 describe('a wide body', () => {
   let engine: TestEngine;
   beforeAll(async () => {
-    engine = await startTestEngine({ 'wide.yaml': FLOW }, 'server: { bodyLimit: 4194304 }\n');
+    engine = await startTestEngine({ 'wide.yaml': FLOW, 'wide-async.yaml': ASYNC }, 'server: { bodyLimit: 4194304 }\n');
   });
   afterAll(() => engine?.stop());
 
@@ -45,5 +53,25 @@ describe('a wide body', () => {
     // a bound for a loaded two-core machine; copying each body into the variables made it wait over two seconds
     expect(await health).toBeLessThan(1_500);
     expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it('is stored for its async run as it came, and read back whole', async () => {
+    const res = await engine.request('/hooks/wide-async', { method: 'POST', headers: { 'content-type': 'application/json' }, body: wide });
+    expect(res.status).toBe(200);
+    const [entry] = (await engine.admin('/api/logs?flow=wide-async&limit=1')).body.entries;
+    await expect.poll(async () => (await engine.admin(`/api/executions/${entry.executionId}`)).body.status, { timeout: 10_000 }).toBe('completed');
+    const execution = (await engine.admin(`/api/executions/${entry.executionId}`)).body;
+    expect(execution.journal).toMatchObject([{ stepId: 'note', vars: { last: 69999 } }]);
+    expect(Object.keys(execution.input.request.body)).toHaveLength(70_000);
+    // the row holds the body's own text, not a serialisation of it
+    const db = new Database(`${engine.dir}/data/hooks.db`, { readonly: true });
+    try {
+      // a run that ended before its commit is kept in its log row; else in its own
+      const own = db.prepare('SELECT input AS stored FROM executions WHERE id = ?').get(entry.executionId) as { stored: string } | undefined;
+      const inLog = db.prepare('SELECT execution AS stored FROM webhook_log WHERE execution_id = ?').get(entry.executionId) as { stored: string | null } | undefined;
+      expect(own?.stored ?? inLog?.stored).toContain(wide);
+    } finally {
+      db.close();
+    }
   });
 });

@@ -35,14 +35,24 @@ export const WIDE_BODY = Symbol('wide body');
 /** the webhook log's cap on a kept body, too: a body over it is kept whole only for the execution that needs it */
 export const WIDE_BODY_BYTES = 64 * 1024;
 
-/** `value`, marked wide when it is an object parsed from more than WIDE_BODY_BYTES of text. */
-export function markedWide<T>(value: T, textLength: number): T {
-  if (textLength > WIDE_BODY_BYTES && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    Object.defineProperty(value, WIDE_BODY, { value: true });
-  }
+const JSON_TEXT = Symbol('json text');
+
+/**
+ * `value`, parsed from `text` (undefined: read back from a store, known to be wide), marked when the text is over
+ * WIDE_BODY_BYTES: an object as wide, and any value with its text, so that storing it does not serialise it again.
+ */
+export function markedWide<T>(value: T, text: string | undefined): T {
+  if (value === null || typeof value !== 'object' || (text !== undefined && text.length <= WIDE_BODY_BYTES)) return value;
+  if (!Array.isArray(value)) Object.defineProperty(value, WIDE_BODY, { value: true });
+  if (text !== undefined) Object.defineProperty(value, JSON_TEXT, { value: text });
   return value;
 }
 
 export function isMarkedWide(value: unknown): boolean {
   return value !== null && typeof value === 'object' && (value as { [WIDE_BODY]?: boolean })[WIDE_BODY] === true;
+}
+
+/** The JSON text a marked value was parsed from, as it came. */
+export function jsonTextOf(value: unknown): string | undefined {
+  return value !== null && typeof value === 'object' ? (value as { [JSON_TEXT]?: string })[JSON_TEXT] : undefined;
 }

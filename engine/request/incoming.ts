@@ -32,7 +32,7 @@ export function parseBody(rawBody: Buffer | undefined, contentType: string | und
   const text = decoded ?? rawBody.toString('utf8');
   if (kind === 'form') return { ok: true, body: parseForm(text), kind };
   try {
-    return { ok: true, body: markedWide(JSON.parse(text), text.length), kind };
+    return { ok: true, body: markedWide(JSON.parse(text), text), kind };
   } catch (err) {
     return { ok: false, status: 400, reason: `malformed JSON body: ${(err as Error).message}` };
   }

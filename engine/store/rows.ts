@@ -2,7 +2,8 @@ import type {
   ClaimedEventDelivery, Contact, EventAttempt, EventAttemptOutcome, EventBreakerRecord, EventDelivery, EventDeliveryStatus, EventHealthRow,
   ExecutionInput, ExecutionRecord, ExecutionStatus, FieldChange, JournalEntry, LogEntry, LogOutcome, Message, MessageStatusChange,
 } from './types.ts';
-import { markedWide } from '../common/scope.ts';
+import { jsonTextOf, markedWide } from '../common/scope.ts';
+import { randomUUID } from 'node:crypto';
 import { redactHeaders } from '../common/redact.ts';
 
 /**
@@ -93,10 +94,23 @@ interface LoggedInput {
  */
 export function storedInput(e: ExecutionRecord, log?: LogEntry): string {
   const { logged, ...input } = e.input;
-  // its own copy of the request keeps no credential, as the log row does not (a resumed run reads them redacted)
-  if (!logged || !log || !isLogOf(log, e)) return JSON.stringify({ ...input, request: { ...input.request, headers: redactHeaders(input.request.headers) } });
+  if (!logged || !log || !isLogOf(log, e)) {
+    // its own copy of the request keeps no credential, as the log row does not (a resumed run reads them redacted)
+    const request = { ...input.request, headers: redactHeaders(input.request.headers) };
+    return jsonWithBody(request.body, (body) => ({ ...input, request: { ...request, body } }));
+  }
   const compact: LoggedInput = { logged: true, ip: input.request.ip, vars: input.vars, contactId: input.contactId };
   return JSON.stringify(compact); // starts with LOGGED_INPUT: `logged` is its first key
+}
+
+/** Where jsonWithBody puts a body's own text: a string no value of a request or a run holds. */
+const BODY_MARK = `body:${randomUUID()}`;
+
+/** JSON of `make(body)`; a body parsed from big JSON text (markedWide) is written as that text, not serialised again (18 ms a MB). */
+export function jsonWithBody(body: unknown, make: (body: unknown) => unknown): string {
+  const text = jsonTextOf(body);
+  if (text === undefined) return JSON.stringify(make(body));
+  return JSON.stringify(make(BODY_MARK)).replace(`"${BODY_MARK}"`, () => text);
 }
 
 /** How an input kept by storedInput with its request in the log row begins: a reader can tell before parsing it. */
@@ -113,7 +127,7 @@ export function readInput(text: string, log: () => Row | undefined): ExecutionIn
   const parsed = JSON.parse(text) as ExecutionInput | LoggedInput;
   if (parsed.logged !== true || !('ip' in parsed)) {
     const input = parsed as ExecutionInput;
-    if (input.wideBody) markedWide(input.request.body, Infinity);
+    if (input.wideBody) markedWide(input.request.body, undefined);
     return input;
   }
   const input = parsed as LoggedInput;

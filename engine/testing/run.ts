@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { EngineConfig } from '../config/load.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
@@ -11,6 +10,7 @@ import { runExecution } from '../execution/execute.ts';
 import { contactFinder } from '../contacts/identify.ts';
 import { createHarness, type Harness } from './harness.ts';
 import { scopeOf } from '../execution/scope.ts';
+import { readSample } from '../flow/sample.ts';
 import { match } from './match.ts';
 
 export interface TestResult {
@@ -51,7 +51,12 @@ async function requestOf(flow: CompiledFlow, test: Test, harness: Harness): Prom
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(given.headers ?? {})) headers[name.toLowerCase()] = value;
   let body = given.body;
-  if (given.sample) body = JSON.parse(await readFile(resolve(dirname(resolve(flow.file)), given.sample), 'utf8'));
+  if (given.sample) {
+    // confined as trigger.sample is: a regular file of at most 1 MB beside the flow, nothing of it in the error
+    const read = await readSample(resolve(dirname(resolve(flow.file)), given.sample), given.sample, dirname(resolve(flow.file)));
+    if (!read.ok) throw new Error(`sample "${given.sample}" cannot be read: ${'reason' in read ? read.reason : read.problems.map((p) => p.message).join('; ')}`);
+    body = read.sample.body;
+  }
   let rawBody: Buffer | undefined;
   if (body !== undefined) {
     const form = (headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');

@@ -64,7 +64,7 @@ export interface ExecutionInput {
    * execution read back gets the log row's request (its headers as the log shows them, credentials redacted).
    */
   logged?: boolean;
-  /** the body was too big to copy into the variables (WIDE_BODY_BYTES): read through their prototype, on every run */
+  /** the body was too big to copy into the variables (WIDE_BODY_BYTES): read through, on every run (scopeOf) */
   wideBody?: boolean;
 }
 

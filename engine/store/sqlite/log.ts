@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { isLogOf, iso, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
+import { isLogOf, iso, jsonWithBody, LOGGED_REQUEST_COLUMNS, storedInput, toExecution, toJournal, toLog, type Row } from '../rows.ts';
 import type { ExecutionRecord, ExecutionStatus, JournalEntry, LogEntry, LogOutcome, LogQuery, LogStore, OutboxEvent } from '../types.ts';
 import { serialised } from '../types.ts';
 import { outboxRows, prepareOutboxWrite } from './events.ts';
@@ -32,7 +32,9 @@ export class SqliteLog implements LogStore {
     if (execution?.finishedAt && isLogOf(log, execution)) {
       // a run that ended before its answer: nothing is appended to it later, so it goes in the log row with its journal
       // (one row, not one per step or two per request: the sync request's commit is the hot path)
-      const row = serialised(() => logValues(log, JSON.stringify(embedRun(execution, journal))));
+      const { request } = execution.input;
+      const embedded = () => jsonWithBody(request.body, (body) => embedRun({ ...execution, input: { ...execution.input, request: { ...request, body } } }, journal));
+      const row = serialised(() => logValues(log, embedded()));
       return this.session.batch.add({ kind: 'request', log: row, journal: [], ...outbox });
     }
     const rows = serialised(() => ({
