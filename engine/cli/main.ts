@@ -10,6 +10,7 @@ import { planCommand } from './plan.ts';
 import { graphCommand } from './graph.ts';
 import { subscriptionsCommand } from './subscriptions.ts';
 import { urlCommand } from './url.ts';
+import { pathsCommand } from './paths.ts';
 
 export interface CommandContext {
   args: string[];
@@ -20,6 +21,8 @@ export interface CommandContext {
 
 interface Command {
   summary: string;
+  /** the full `--help`: what it does and every option; the summary when absent */
+  help?: string;
   options: ParseArgsConfig['options'];
   run(ctx: CommandContext, values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
@@ -34,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   graph: graphCommand,
   subscriptions: subscriptionsCommand,
   url: urlCommand,
+  paths: pathsCommand,
 };
 
 const USAGE = `usage: hooks <command> [--config hooks.config.yaml] [options]
@@ -69,7 +73,7 @@ export async function main(argv: string[], io = { out: (l: string) => console.lo
     return 2;
   }
   if (parsed.values.help) {
-    io.out(`hooks ${name}: ${command.summary}`);
+    io.out(command.help ?? `hooks ${name}: ${command.summary}`);
     return 0;
   }
   const loaded = await loadConfig(parsed.values.config as string | undefined);
