@@ -11,6 +11,7 @@ import { graphCommand } from './graph.ts';
 import { subscriptionsCommand } from './subscriptions.ts';
 import { urlCommand } from './url.ts';
 import { pathsCommand } from './paths.ts';
+import { tryCommand } from './try.ts';
 
 export interface CommandContext {
   args: string[];
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, Command> = {
   subscriptions: subscriptionsCommand,
   url: urlCommand,
   paths: pathsCommand,
+  try: tryCommand,
 };
 
 const USAGE = `usage: hooks <command> [--config hooks.config.yaml] [options]

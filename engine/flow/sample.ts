@@ -109,7 +109,7 @@ function isInside(path: string, folder: string): boolean {
  * The folder a flow's sample must be in, as a real path: the flows folder when the flow file is in it (a sample may
  * be shared by flows in subfolders), else the flow file's own folder (`hooks validate` on a file elsewhere).
  */
-async function sampleFolder(file: string, flowsDir: string): Promise<string> {
+export async function sampleFolder(file: string, flowsDir: string): Promise<string> {
   const [flows, own] = await Promise.all([realpath(flowsDir).catch(() => undefined), realpath(dirname(file)).catch(() => resolve(dirname(file)))]);
   return flows && isInside(own, flows) ? flows : own;
 }
