@@ -1,7 +1,7 @@
 import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CommandContext } from './main.ts';
-import { readSample } from '../flow/sample.ts';
+import { flowsFolder, readNamedSample } from '../flow/sample.ts';
 import { displayPath } from '../flow/directory.ts';
 import { loadFlowFile } from '../flow/load.ts';
 import { formatProblem } from '../schema/problem.ts';
@@ -54,10 +54,9 @@ async function sampleParts(input: string, flowsDir: string): Promise<SampleParts
   }
   const exists = await realpath(resolve(input)).then(() => true, () => false);
   if (!exists && input.includes('=')) return { query: parseQuery(input) };
-  const folder = await realpath(flowsDir).catch(() => resolve(flowsDir));
-  const read = await readSample(resolve(input), displayPath(resolve(input)), folder);
-  if (!read.ok) return { reason: 'problems' in read ? read.problems.map(formatProblem).join('\n') : `sample ${displayPath(resolve(input))} cannot be read: ${read.reason}` };
-  const { headers, query, body, whole } = read.sample;
+  const read = await readNamedSample(resolve(input), displayPath(resolve(input)), await flowsFolder(flowsDir));
+  if ('reason' in read) return read;
+  const { headers, query, body, whole } = read;
   return whole ? { headers, query, body } : { body };
 }
 

@@ -1,4 +1,3 @@
-import { realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { CommandContext } from './main.ts';
 import type { CompiledFlow } from '../flow/compiled.ts';
@@ -8,7 +7,7 @@ import type { OutgoingRequest } from '../http/request.ts';
 import { appendParams, redactUrl } from '../http/request.ts';
 import { findFlow } from './graph.ts';
 import { loadFlowFile } from '../flow/load.ts';
-import { readSample, sampleFolder, type Sample } from '../flow/sample.ts';
+import { flowsFolder, readNamedSample, sampleFolder, type Sample } from '../flow/sample.ts';
 import { displayPath } from '../flow/directory.ts';
 import { formatProblem } from '../schema/problem.ts';
 import { evaluateParams, executionBindings, scopeOf } from '../execution/scope.ts';
@@ -112,10 +111,8 @@ async function sampleOf(ctx: CommandContext, flow: CompiledFlow, file: string, g
   if (given === undefined && own === undefined) return { headers: {}, query: {}, body: {}, whole: false };
   const path = given !== undefined ? resolve(given) : resolve(dirname(file), own!);
   const shown = given !== undefined ? displayPath(path) : join(dirname(flow.file), own!);
-  const folder = given !== undefined ? await realpath(ctx.config.flows.dir).catch(() => resolve(ctx.config.flows.dir)) : await sampleFolder(file, ctx.config.flows.dir);
-  const read = await readSample(path, shown, folder);
-  if (read.ok) return read.sample;
-  return { reason: 'problems' in read ? read.problems.map(formatProblem).join('\n') : `sample ${shown} cannot be read: ${read.reason}` };
+  const folder = given !== undefined ? await flowsFolder(ctx.config.flows.dir) : await sampleFolder(file, ctx.config.flows.dir);
+  return readNamedSample(path, shown, folder);
 }
 
 /** Runs the step through the engine's own step code and services, and reports the call. */

@@ -4,6 +4,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { CompiledFlow } from './compiled.ts';
 import type { CompiledExpression } from '../expr/expression.ts';
 import type { DocPath, Problem } from '../schema/problem.ts';
+import { formatProblem } from '../schema/problem.ts';
 import type { SourceDocument } from '../schema/document.ts';
 import { MAX_FILE_BYTES, parseYamlText } from '../schema/document.ts';
 import { displayPath } from './directory.ts';
@@ -112,6 +113,18 @@ function isInside(path: string, folder: string): boolean {
 export async function sampleFolder(file: string, flowsDir: string): Promise<string> {
   const [flows, own] = await Promise.all([realpath(flowsDir).catch(() => undefined), realpath(dirname(file)).catch(() => resolve(dirname(file)))]);
   return flows && isInside(own, flows) ? flows : own;
+}
+
+/** The flows folder as samples named on the command line are confined to it (its real path). */
+export function flowsFolder(flowsDir: string): Promise<string> {
+  return realpath(flowsDir).catch(() => resolve(flowsDir));
+}
+
+/** A sample a command names (`hooks paths`, `hooks try`): read as readSample reads it, a refusal as one text. */
+export async function readNamedSample(file: string, shown: string, folder: string): Promise<Sample | { reason: string }> {
+  const read = await readSample(file, shown, folder);
+  if (read.ok) return read.sample;
+  return { reason: 'problems' in read ? read.problems.map(formatProblem).join('\n') : `sample ${shown} cannot be read: ${read.reason}` };
 }
 
 /** The expressions a sample checks, in the order the request path evaluates them, each with where it is written. */
